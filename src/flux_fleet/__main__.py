@@ -1,0 +1,3 @@
+from flux_fleet.cli import run
+
+run()
