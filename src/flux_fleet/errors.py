@@ -21,7 +21,9 @@ class FleetError(Exception):
     exit_code = EXIT_INTERNAL
 
     def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
+        # Exception directly: in ToolError the next class in the MRO is CalledProcessError,
+        # whose __init__ needs (returncode, cmd).
+        Exception.__init__(self, message)
         self.message = message
         self.hint = hint
 

@@ -1,7 +1,8 @@
 """The rule registry: one immutable Rule per stable code; its text *is* its docs page.
 
 Codes are permanent and never reused. Ranges: FF1xx loading, FF2xx schemas, FF3xx kustomize
-builds, FF4xx references, FF5xx tenancy, FF6xx answers/tree drift. Each owning module declares
+builds, FF4xx references, FF5xx tenancy, FF6xx answers/tree drift, FF7xx external validators
+(kubeconform). Each owning module declares
 its own ``RULES`` tuple; ``all_rules`` gathers them so docs, SARIF and --select share one table.
 """
 
@@ -19,6 +20,7 @@ RULE_MODULES = (
     "flux_fleet.checks.references",
     "flux_fleet.checks.tenancy",
     "flux_fleet.checks.drift",
+    "flux_fleet.kubeconform",
 )
 
 DOCS_URL = "https://github.com/flux-fleet/flux-fleet/blob/main/docs/rules.md"

@@ -1,0 +1,363 @@
+"""The fleet's answers (copier.yml keys) as typed data, and their validation as pure functions.
+
+The checks mirror the Copier validators in ``template/_validators.jinja`` word for word, so
+``flux-fleet new`` can reject bad answers with one line per problem *before* Copier runs (Copier
+itself prints a traceback and may leave a half-rendered directory behind).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+ANSWER_KEYS = (
+    "fleet_name", "repo_kind", "git_provider", "repo_url", "branch", "flux_version", "clusters",
+    "tenants", "policies", "allowed_source_prefixes", "sops", "notifications", "image_automation",
+)
+PROVIDERS = ("github", "gitlab", "gitea", "bitbucket-server", "git")
+REPO_KINDS = ("platform", "tenant")
+CLUSTER_KEYS = ("name", "context", "env")
+TENANT_KEYS = ("name", "namespaces", "repo_url", "branch", "paths", "role", "clusters")
+DEFAULT_ROLE = "admin"
+DEFAULT_BRANCH = "main"
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_REPO_URL = re.compile(r"^(https?|ssh)://([^@/\s]+@)?[A-Za-z0-9.-]+(:[0-9]+)?/[^\s/]+(/[^\s/]+)+/?$")
+_URL = re.compile(r"^(https?|ssh)://[^\s/]+(/\S*)?$")
+_PREFIX = re.compile(r"^(https?|ssh|oci)://[^\s/]+(/\S*)?$")
+_ROLE = re.compile(r"^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$")
+_BAD_BRANCH = re.compile(r"[\s~^:?*\[\\]|\.\.|^[-/]|/$|\.lock$|@\{")
+_FLUX_VERSION = re.compile(r"^v2\.[0-9]+\.[0-9]+$")
+_AGE = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One cluster of the fleet: its folder name, kube context and environment (overlay) name."""
+
+    name: str
+    context: str
+    env: str
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> Cluster:
+        name = str(data["name"])
+        return cls(name, str(data.get("context") or name), str(data.get("env") or name))
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """One tenant with every optional field filled in as the template fills it."""
+
+    name: str
+    namespaces: tuple[str, ...]
+    repo_url: str
+    branch: str = DEFAULT_BRANCH
+    paths: Mapping[str, str] = field(default_factory=dict)
+    role: str = DEFAULT_ROLE
+    clusters: tuple[str, ...] = ()
+
+    @property
+    def namespace(self) -> str:
+        """The namespace holding the tenant's GitRepository and Kustomization."""
+        return self.namespaces[0]
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any], envs: Sequence[str], clusters: Sequence[str]) -> Tenant:
+        name = str(data["name"])
+        paths = dict(data.get("paths") or {})
+        return cls(
+            name=name,
+            namespaces=tuple(data.get("namespaces") or [name]),
+            repo_url=str(data.get("repo_url") or ""),
+            branch=str(data.get("branch") or DEFAULT_BRANCH),
+            paths={env: str(paths.get(env) or f"./{env}") for env in envs},
+            role=str(data.get("role") or DEFAULT_ROLE),
+            clusters=tuple(data.get("clusters") or clusters),
+        )
+
+
+@dataclass(frozen=True)
+class FleetAnswers:
+    """The answers a fleet was rendered with (a validated ``.copier-answers.yml``)."""
+
+    fleet_name: str
+    repo_kind: str
+    git_provider: str
+    repo_url: str
+    branch: str
+    flux_version: str
+    clusters: tuple[Cluster, ...]
+    tenants: tuple[Tenant, ...]
+    policies: bool = True
+    allowed_source_prefixes: tuple[str, ...] = ()
+    sops: bool = False
+    notifications: bool = False
+    image_automation: bool = False
+
+    @property
+    def envs(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.env for c in self.clusters))
+
+    def cluster(self, name: str) -> Cluster | None:
+        return next((c for c in self.clusters if c.name == name), None)
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> FleetAnswers:
+        """Build from a mapping that :func:`validate` accepted."""
+        clusters = tuple(Cluster.of(c) for c in data.get("clusters") or ())
+        envs = tuple(dict.fromkeys(c.env for c in clusters))
+        names = [c.name for c in clusters]
+        return cls(
+            fleet_name=str(data.get("fleet_name", "fleet")),
+            repo_kind=str(data.get("repo_kind", "platform")),
+            git_provider=str(data.get("git_provider", "github")),
+            repo_url=str(data.get("repo_url", "")),
+            branch=str(data.get("branch", DEFAULT_BRANCH)),
+            flux_version=str(data.get("flux_version", "")),
+            clusters=clusters,
+            tenants=tuple(Tenant.of(t, envs, names) for t in data.get("tenants") or ()),
+            policies=bool(data.get("policies", True)),
+            allowed_source_prefixes=tuple(data.get("allowed_source_prefixes") or ()),
+            sops=bool(data.get("sops", False)),
+            notifications=bool(data.get("notifications", False)),
+            image_automation=bool(data.get("image_automation", False)),
+        )
+
+
+# --- checks: each yields one human line per problem ------------------------------------------
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, list)
+
+
+def check_label(where: str, value: Any) -> Iterator[str]:
+    """DNS-1123 label: what Kubernetes names and fleet folder names must be."""
+    if not isinstance(value, str) or not _LABEL.match(value):
+        yield f"{where} '{value}': not a DNS-1123 label (lower-case letters, digits, '-')"
+    elif len(value) > 63:
+        yield f"{where} '{value}': longer than 63 characters"
+
+
+def check_reserved(where: str, value: Any) -> Iterator[str]:
+    reserved = value in ("flux-system", "default") or str(value).startswith("kube-")
+    if isinstance(value, str) and reserved:
+        yield (f"{where} '{value}': reserved name (flux-system, default and kube-* belong to the "
+               "platform)")
+
+
+def check_url(where: str, value: Any) -> Iterator[str]:
+    if not isinstance(value, str) or not _URL.match(value):
+        yield f"{where} '{value}': not a URL (use https://host/path or ssh://git@host/path)"
+
+
+def check_repo_url(where: str, value: Any, provider: str = "git") -> Iterator[str]:
+    if not isinstance(value, str) or not _REPO_URL.match(value):
+        yield (f"{where} '{value}': not a Git repository URL (use https://host/owner/repo or "
+               "ssh://git@host/owner/repo)")
+    elif (provider == "bitbucket-server" and not re.search(r"/scm/[^/]+/[^/]+$", value)
+          and not value.startswith("ssh://")):
+        yield f"{where} '{value}': a Bitbucket Server URL looks like https://host/scm/<project>/<repo>.git"
+
+
+def check_branch(where: str, value: Any) -> Iterator[str]:
+    if not isinstance(value, str) or not value or _BAD_BRANCH.search(value):
+        yield f"{where} '{value}': not a valid Git branch name"
+
+
+def check_path(where: str, value: Any) -> Iterator[str]:
+    """A folder inside the tenant repo: relative, no '..', not the root or base/."""
+    if not isinstance(value, str) or not value:
+        yield f"{where}: must be a folder path inside the tenant repo, like ./staging"
+        return
+    parts = [p for p in value.split("/") if p not in ("", ".")]
+    if value.startswith("/") or ".." in parts or "\\" in value:
+        yield f"{where} '{value}': must stay inside the tenant repo (no '..', no absolute path)"
+    elif not parts or parts[0] == "base":
+        yield f"{where} '{value}': must name a folder other than the repo root and base/"
+
+
+def check_clusters(items: Any) -> Iterator[str]:
+    if not _is_list(items):
+        yield "clusters: must be a YAML list of {name, context, env}"
+        return
+    if not items:
+        yield "clusters: at least one cluster is needed"
+        return
+    names: list[Any] = []
+    for i, c in enumerate(items):
+        at = f"clusters[{i}]"
+        if not isinstance(c, Mapping):
+            yield f"{at}: must be a mapping with name, context, env"
+            continue
+        for key in c:
+            if key not in CLUSTER_KEYS:
+                yield f"{at}: unknown key '{key}' (known: name, context, env)"
+        name = c.get("name")
+        yield from check_label(f"{at}.name", name)
+        yield from check_reserved(f"{at}.name", name)
+        if name == "base":
+            yield f"{at}.name 'base': reserved name (tenants/base holds the tenant definitions)"
+        if name in names:
+            yield f"{at}.name '{name}': duplicate name (also clusters[{names.index(name)}])"
+        names.append(name)
+        context = c.get("context")
+        if context is not None and (not isinstance(context, str) or not context
+                                    or re.search(r"\s", context)):
+            yield f"{at}.context '{context}': must be a kube context name without spaces"
+        env = c.get("env")
+        if env is not None:
+            yield from check_label(f"{at}.env", env)
+            if env == "base":
+                yield (f"{at}.env 'base': reserved name (the tenant repo keeps shared manifests "
+                       "in base/)")
+
+
+def _cluster_names(clusters: Any) -> list[Any]:
+    if _is_list(clusters) and all(isinstance(c, Mapping) for c in clusters):
+        return [c.get("name") for c in clusters]
+    return []
+
+
+def envs_of(clusters: Any) -> list[str]:
+    """The distinct environments of the clusters, in order (copier.yml's computed ``envs``)."""
+    if not _is_list(clusters):
+        return []
+    envs = [c.get("env") or c.get("name") for c in clusters if isinstance(c, Mapping)]
+    return list(dict.fromkeys(e for e in envs if isinstance(e, str)))
+
+
+def check_tenants(items: Any, clusters: Any) -> Iterator[str]:
+    if items is None:
+        return
+    if not _is_list(items):
+        yield ("tenants: must be a YAML list of {name, namespaces, repo_url, branch, paths, role, "
+               "clusters}")
+        return
+    known = _cluster_names(clusters)
+    envs = envs_of(clusters)
+    names: list[Any] = []
+    owners: dict[Any, str] = {}
+    for i, t in enumerate(items):
+        at = f"tenants[{i}]"
+        if not isinstance(t, Mapping):
+            yield (f"{at}: must be a mapping with name, namespaces, repo_url, branch, paths, role, "
+                   "clusters")
+            continue
+        for key in t:
+            if key not in TENANT_KEYS:
+                yield (f"{at}: unknown key '{key}' (known: name, namespaces, repo_url, branch, "
+                       "paths, role, clusters)")
+        name = t.get("name")
+        yield from check_label(f"{at}.name", name)
+        yield from check_reserved(f"{at}.name", name)
+        if name in names:
+            yield f"{at}.name '{name}': duplicate name (also tenants[{names.index(name)}])"
+        names.append(name)
+        namespaces = t.get("namespaces")
+        namespaces = [name] if namespaces is None else namespaces
+        if not _is_list(namespaces) or not namespaces:
+            yield f"{at}.namespaces: must be a non-empty YAML list of namespace names"
+        else:
+            for j, ns in enumerate(namespaces):
+                nat = f"{at}.namespaces[{j}]"
+                yield from check_label(nat, ns)
+                yield from check_reserved(nat, ns)
+                if isinstance(ns, str) and ns in owners:
+                    yield f"{nat} '{ns}': namespace already used by {owners[ns]}"
+                if isinstance(ns, str):
+                    owners.setdefault(ns, at)
+        if t.get("repo_url") is None:
+            yield f"{at}.repo_url: missing (the tenant's Git repository URL)"
+        else:
+            yield from check_repo_url(f"{at}.repo_url", t.get("repo_url"))
+        if t.get("branch") is not None:
+            yield from check_branch(f"{at}.branch", t.get("branch"))
+        role = t.get("role")
+        if role is not None and (not isinstance(role, str) or not _ROLE.match(role)):
+            yield f"{at}.role '{role}': not a ClusterRole name"
+        paths = t.get("paths")
+        if paths is not None:
+            if not isinstance(paths, Mapping):
+                yield f"{at}.paths: must be a mapping of environment -> folder in the tenant repo"
+            else:
+                for env, path in paths.items():
+                    if env not in envs:
+                        yield f"{at}.paths.{env}: unknown environment (known: {', '.join(envs)})"
+                    yield from check_path(f"{at}.paths.{env}", path)
+        refs = t.get("clusters")
+        if refs is not None:
+            if not _is_list(refs):
+                yield f"{at}.clusters: must be a YAML list of cluster names"
+            else:
+                for j, ref in enumerate(refs):
+                    if ref not in known:
+                        yield (f"{at}.clusters[{j}] '{ref}': unknown cluster (known: "
+                               f"{', '.join(map(str, known))})")
+
+
+def check_prefixes(items: Any, tenants: Any) -> Iterator[str]:
+    if items is None:
+        return
+    if not _is_list(items):
+        yield "allowed_source_prefixes: must be a YAML list of URL prefixes"
+        return
+    for i, prefix in enumerate(items):
+        if not isinstance(prefix, str) or not _PREFIX.match(prefix):
+            yield f"allowed_source_prefixes[{i}] '{prefix}': not a URL prefix (https://, ssh:// or oci://)"
+    if not items or not _is_list(tenants):
+        return
+    prefixes = [p for p in items if isinstance(p, str)]
+    for i, t in enumerate(tenants):
+        url = t.get("repo_url") if isinstance(t, Mapping) else None
+        if isinstance(url, str) and not any(url.startswith(p) for p in prefixes):
+            yield (f"tenants[{i}].repo_url '{url}': outside allowed_source_prefixes (the source "
+                   "policy would reject it)")
+
+
+def check_age(items: Any, sops: bool) -> Iterator[str]:
+    if not _is_list(items):
+        yield "sops_age_recipients: must be a YAML list of age public keys (age1...)"
+    elif sops and not items:
+        yield "sops_age_recipients: at least one age public key (age1...) is needed when sops is on"
+    else:
+        for i, key in enumerate(items):
+            if not isinstance(key, str) or not _AGE.match(key):
+                yield (f"sops_age_recipients[{i}] '{key}': not an age public key (age1 followed "
+                       "by 58 characters)")
+
+
+def validate(answers: Mapping[str, Any]) -> list[str]:
+    """Every problem with a complete set of answers, one human line each (empty = valid)."""
+    a = answers
+    problems: list[str] = []
+    problems += check_label("fleet_name", a.get("fleet_name"))
+    if a.get("repo_kind") not in REPO_KINDS:
+        problems.append(f"repo_kind '{a.get('repo_kind')}': must be one of {', '.join(REPO_KINDS)}")
+    provider = a.get("git_provider")
+    if provider not in PROVIDERS:
+        problems.append(f"git_provider '{provider}': must be one of {', '.join(PROVIDERS)}")
+    problems += check_repo_url("repo_url", a.get("repo_url"), str(provider))
+    problems += check_branch("branch", a.get("branch"))
+    version = a.get("flux_version")
+    if not isinstance(version, str) or not _FLUX_VERSION.match(version):
+        problems.append(f"flux_version '{version}': not a Flux v2 release like v2.9.4")
+    problems += check_clusters(a.get("clusters"))
+    problems += check_tenants(a.get("tenants"), a.get("clusters"))
+    platform = a.get("repo_kind", "platform") == "platform"
+    if not platform:
+        names = [t.get("name") for t in a.get("tenants") or () if isinstance(t, Mapping)]
+        if a.get("tenant_name") not in names:
+            problems.append(f"tenant_name '{a.get('tenant_name')}': not one of the tenants "
+                            f"({', '.join(map(str, names)) or 'none defined'})")
+    if platform and a.get("policies", True):
+        problems += check_prefixes(a.get("allowed_source_prefixes"), a.get("tenants"))
+    elif a.get("allowed_source_prefixes"):
+        problems += check_prefixes(a.get("allowed_source_prefixes"), None)
+    if "sops_age_recipients" in a or (platform and a.get("sops")):
+        problems += check_age(a.get("sops_age_recipients", []), platform and bool(a.get("sops")))
+    if "template_url" in a:
+        problems += check_url("template_url", a.get("template_url"))
+    return problems

@@ -1,0 +1,638 @@
+"""Build every Flux Kustomization of this repository as kustomize-controller builds it.
+
+What the cluster receives is kustomize's output, not the files: a folder without a
+kustomization.yaml gets one generated over its manifests, and the Flux Kustomization's
+``targetNamespace``, ``namePrefix``/``nameSuffix``, ``patches``, ``images`` and ``components``
+are applied, then ``commonMetadata`` and ``postBuild`` substitution. This module classifies the
+loaded documents (kustomize configs, patch files, SOPS documents), runs the builds with real
+kustomize in parallel and returns the built objects for the schema, graph and tenancy checks.
+
+The Flux options are applied in a wrapper kustomization written to a temporary directory that
+points at the repository with load restrictions off, so the user's tree is never written to.
+Where ``spec.path`` has its own kustomization.yaml the options sit one layer above it (the
+controller edits that file in place); the results only differ when a Flux patch targets a name
+that the folder's own kustomization.yaml already prefixed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import re
+import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flux_fleet import kustomize
+from flux_fleet.loader import discover, load_text
+from flux_fleet.model import Document, Finding, KObject, ObjectId, Severity, Skipped
+from flux_fleet.rules import Rule
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        code="FF301",
+        name="kustomize-build-failed",
+        severity=Severity.ERROR,
+        summary="kustomize cannot build the path this Flux Kustomization points to",
+        why="kustomize-controller runs the same build before applying anything; when it fails "
+        "the Kustomization stays not-ready and none of its objects are applied or updated.",
+        fix="Run `kustomize build --load-restrictor LoadRestrictionsNone <path>` and fix the "
+        "error it reports (a missing file, a patch whose target does not exist, ...)",
+        bad="# clusters/staging/apps.yaml\nspec:\n  path: ./apps/staging\n"
+        "# apps/staging/kustomization.yaml\nresources:\n  - deployment.yaml   # no such file\n",
+        good="# apps/staging/kustomization.yaml\nresources:\n  - ../base\n",
+    ),
+    Rule(
+        code="FF302",
+        name="kustomization-path-not-found",
+        severity=Severity.ERROR,
+        summary="spec.path of a Flux Kustomization does not exist in this repository",
+        why="The controller fails with 'kustomization path not found' and applies nothing; "
+        "usually a folder was renamed or the path has a typo.",
+        fix="Point spec.path at an existing directory, relative to the repository root",
+        bad="spec:\n  path: ./clusters/stagng\n  sourceRef:\n    kind: GitRepository\n"
+        "    name: flux-system\n",
+        good="spec:\n  path: ./clusters/staging\n  sourceRef:\n    kind: GitRepository\n"
+        "    name: flux-system\n",
+    ),
+    Rule(
+        code="FF303",
+        name="undefined-substitution-variable",
+        severity=Severity.WARNING,
+        summary="The built manifests use a ${VAR} that postBuild does not define",
+        why="With postBuild set and no substituteFrom, kustomize-controller replaces an "
+        "undefined ${VAR} with an empty string, which silently blanks a field.",
+        fix="Add the variable to spec.postBuild.substitute, give it a default (${VAR:=value}), "
+        "or escape it as $${VAR} when it must stay literal",
+        bad="spec:\n  postBuild:\n    substitute:\n      cluster: staging\n"
+        "# and a manifest says: region: ${region}\n",
+        good="spec:\n  postBuild:\n    substitute:\n      cluster: staging\n      region: eu-1\n",
+    ),
+)
+
+_R = {rule.code: rule for rule in RULES}
+
+KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+KUSTOMIZE_GROUP = "kustomize.config.k8s.io"
+FLUX_KS_GROUP = "kustomize.toolkit.fluxcd.io"
+SOURCE_GROUP = "source.toolkit.fluxcd.io"
+ORIGIN = "config.kubernetes.io/origin"
+SUBSTITUTE_MARK = "kustomize.toolkit.fluxcd.io/substitute"
+# Not in the artifact source-controller hands to kustomize-controller (its default ignores).
+_ARTIFACT_EXCLUDED_DIRS = (".git", ".github", ".circleci")
+_ARTIFACT_EXCLUDED_FILES = (".travis.yml", ".gitlab-ci.yml", "appveyor.yml", ".drone.yml",
+                            "cloudbuild.yaml", "codeship-services.yml", "codeship-steps.yml",
+                            ".goreleaser.yml", ".sops.yaml", ".flux.yaml")
+_REMOTE_HOSTS = ("github.com/", "gitlab.com/", "bitbucket.org/", "dev.azure.com/")
+
+
+# --- classification -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What each loaded file is to kustomize, so partial documents are never judged as objects."""
+
+    kustomizations: dict[str, Document]  # dir ("." for the root) -> its kustomization document
+    kustomization_files: frozenset[str]
+    patch_files: frozenset[str]  # used only as patches: partial by design
+    config_files: frozenset[str]  # generator inputs, replacements, transformer configs
+    sops: frozenset[tuple[str, int]]  # (file, document index) of SOPS-encrypted documents
+    referenced_dirs: frozenset[str]  # dirs another kustomization uses as resource or component
+    skips: tuple[Skipped, ...] = ()
+
+    @property
+    def kustomize_dirs(self) -> frozenset[str]:
+        return frozenset(self.kustomizations)
+
+    @property
+    def not_objects(self) -> frozenset[str]:
+        """Files whose documents are not objects to apply."""
+        return self.kustomization_files | self.patch_files | self.config_files
+
+    def root_dirs(self) -> list[str]:
+        """Kustomization dirs no other kustomization uses (the entry points), components aside."""
+        return sorted(
+            d for d, doc in self.kustomizations.items()
+            if d not in self.referenced_dirs
+            and not (isinstance(doc.data, dict) and doc.data.get("kind") == "Component"))
+
+
+def _dir_of(file: str) -> str:
+    return posixpath.dirname(file) or "."
+
+
+def _join(base: str, ref: str) -> str | None:
+    """Repository-relative normalized path, or None when it leaves the repository."""
+    joined = posixpath.normpath(posixpath.join(base, ref.strip()))
+    if joined == ".." or joined.startswith("../") or posixpath.isabs(joined):
+        return None
+    return joined
+
+
+def is_remote(ref: str) -> bool:
+    """A kustomize resource that names a URL or git repository rather than a local path."""
+    ref = ref.strip()
+    return ("://" in ref or ref.startswith("git@") or "?ref=" in ref or "?version=" in ref
+            or ref.startswith(_REMOTE_HOSTS))
+
+
+def is_kustomize_config(doc: Document) -> bool:
+    if posixpath.basename(doc.file) in KUSTOMIZE_FILES:
+        return True
+    data = doc.data
+    return (isinstance(data, dict) and str(data.get("apiVersion", "")).startswith(
+        KUSTOMIZE_GROUP + "/") and data.get("kind") in ("Kustomization", "Component"))
+
+
+def is_sops(doc: Document) -> bool:
+    return isinstance(doc.data, dict) and isinstance(doc.data.get("sops"), dict)
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _paths_in(value: Any, key: str = "path") -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [v[key] for v in value if isinstance(v, dict) and isinstance(v.get(key), str)]
+
+
+def _file_refs(kus: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """(resources and components, patch files, other config files) named by a kustomization."""
+    resources = _strings(kus.get("resources")) + _strings(kus.get("bases")) + _strings(
+        kus.get("components"))
+    patches = _paths_in(kus.get("patches")) + _paths_in(kus.get("patchesJson6902"))
+    patches += [p for p in _strings(kus.get("patchesStrategicMerge")) if "\n" not in p]
+    config: list[str] = []
+    for gen in (kus.get("configMapGenerator") or []) + (kus.get("secretGenerator") or []):
+        if isinstance(gen, dict):
+            config += [f.split("=", 1)[-1] for f in _strings(gen.get("files"))]
+            config += _strings(gen.get("envs"))
+            if isinstance(gen.get("env"), str):
+                config.append(gen["env"])
+    config += _paths_in(kus.get("replacements"))
+    for key in ("transformers", "generators", "validators", "configurations", "crds"):
+        config += [p for p in _strings(kus.get(key)) if "\n" not in p]
+    openapi = kus.get("openapi")
+    if isinstance(openapi, dict) and isinstance(openapi.get("path"), str):
+        config.append(openapi["path"])
+    config += _paths_in(kus.get("helmCharts"), "valuesFile")
+    return resources, patches, config
+
+
+def classify(documents: Iterable[Document]) -> Classification:
+    """Sort the loaded documents into kustomize configs, patches, SOPS documents and the rest."""
+    kustomizations: dict[str, Document] = {}
+    kfiles: set[str] = set()
+    sops: set[tuple[str, int]] = set()
+    skips: list[Skipped] = []
+    for doc in documents:
+        if is_kustomize_config(doc):
+            kfiles.add(doc.file)
+            if isinstance(doc.data, dict):
+                kustomizations.setdefault(_dir_of(doc.file), doc)
+        elif is_sops(doc):
+            sops.add((doc.file, doc.index))
+            obj = str(ObjectId.of(doc.data)) if doc.is_object else ""
+            skips.append(Skipped(doc.file, doc.line, "sops", "sops: encrypted, values not checked",
+                                 obj))
+    resources: set[str] = set()
+    patches: set[str] = set()
+    config: set[str] = set()
+    for base, doc in kustomizations.items():
+        res, pat, cfg = _file_refs(doc.data)
+        for refs, into in ((res, resources), (pat, patches), (cfg, config)):
+            for ref in refs:
+                if not is_remote(ref):
+                    target = _join(base, ref)
+                    if target is not None:
+                        into.add(target)
+    return Classification(
+        kustomizations=kustomizations,
+        kustomization_files=frozenset(kfiles),
+        patch_files=frozenset(patches - resources),
+        config_files=frozenset(config - resources - patches),
+        sops=frozenset(sops),
+        referenced_dirs=frozenset(r for r in resources if r in kustomizations),
+        skips=tuple(skips),
+    )
+
+
+def file_objects(documents: Iterable[Document], classification: Classification) -> list[KObject]:
+    """Objects read straight from files: not patches, not kustomize configs, not SOPS data."""
+    skip_files = classification.not_objects
+    out: list[KObject] = []
+    for doc in documents:
+        if (doc.file in skip_files or not doc.is_object or (doc.file, doc.index)
+                in classification.sops):
+            continue
+        data = doc.data
+        out.append(KObject(ObjectId.of(data), str(data.get("apiVersion")), data, doc))
+    return out
+
+
+# --- builds -------------------------------------------------------------------------------
+
+
+@dataclass
+class BuildResult:
+    """``built`` maps each built Flux Kustomization to the objects it would apply; when several
+    clusters define a Kustomization with the same namespace/name, their objects share the
+    entry and are told apart by ``KObject.document`` (each cluster's own file)."""
+
+    built: dict[ObjectId, list[KObject]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    skips: list[Skipped] = field(default_factory=list)
+    count: int = 0  # distinct kustomize builds run
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One thing to build: a Flux Kustomization (or a root kustomization dir) and its options."""
+
+    id: ObjectId
+    where: Document | KObject  # where findings about this build point
+    path: str  # repository-relative dir
+    options: str  # JSON of the options that change kustomize's output
+    spec: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.path, self.options)
+
+
+_BUILD_OPTIONS = ("targetNamespace", "namePrefix", "nameSuffix", "patches", "images",
+                  "components", "ignoreMissingComponents")
+
+
+def _spec(obj: KObject) -> dict[str, Any]:
+    spec = obj.data.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
+def _self_sources(objects: list[KObject]) -> tuple[set[tuple[str, str]], bool]:
+    """GitRepositories (ns, name) that are this repository, and whether flux-system is here."""
+    repos = [o for o in objects if o.id.group == SOURCE_GROUP and o.id.kind == "GitRepository"]
+    own = [o for o in repos if o.id.name == "flux-system"]
+    if not own:
+        return {(o.id.namespace, o.id.name) for o in repos}, False
+    urls = {_spec(o).get("url") for o in own} - {None}
+    return {(o.id.namespace, o.id.name) for o in repos
+            if o.id.name == "flux-system" or _spec(o).get("url") in urls}, True
+
+
+def _flux_targets(
+    root: Path, objects: list[KObject], result: BuildResult
+) -> tuple[list[_Target], bool]:
+    """Flux Kustomizations sourced from this repo; (targets, any Flux Kustomization is ours)."""
+    self_refs, bootstrapped = _self_sources(objects)
+    targets: list[_Target] = []
+    ours = False
+    for obj in objects:
+        if obj.id.group != FLUX_KS_GROUP or obj.id.kind != "Kustomization":
+            continue
+        spec = _spec(obj)
+        ref = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), dict) else {}
+        kind = str(ref.get("kind", "GitRepository"))
+        ns = str(ref.get("namespace") or obj.id.namespace)
+        name = str(ref.get("name", ""))
+        line = obj.locate(("spec", "sourceRef"))[0]
+        external = Skipped(obj.document.file, line, "build",
+                           f"external source: {kind}/{ns}/{name}" if ns
+                           else f"external source: {kind}/{name}", str(obj.id))
+        if kind != "GitRepository" or (ns, name) not in self_refs:
+            result.skips.append(external)
+            continue
+        raw_path = spec.get("path", "")
+        path = _join(".", str(raw_path).lstrip("/")) if raw_path else "."
+        if path is None or not (root / path).is_dir():
+            if not bootstrapped:  # a GitRepository defined here may well be another repository
+                result.skips.append(external)
+                continue
+            ours = True
+            result.findings.append(_R["FF302"].at(
+                obj, ("spec", "path"),
+                f"spec.path {raw_path!r} is not a directory in this repository"))
+            continue
+        ours = True
+        options = json.dumps({k: spec.get(k) for k in _BUILD_OPTIONS if k in spec},
+                             sort_keys=True)
+        targets.append(_Target(obj.id, obj, path, options, spec))
+    return targets, ours
+
+
+def _remote_bases(root: Path, path: str, kustomizations: dict[str, Document],
+                  kdirs: frozenset[str], listing: list[str]) -> list[str]:
+    """Remote resources reachable from ``path`` (these cannot be built offline)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    todo = [path]
+    while todo:
+        here = todo.pop()
+        if here in seen:
+            continue
+        seen.add(here)
+        doc = kustomizations.get(here)
+        if doc is None:
+            if here in kdirs or not (root / here).is_dir():
+                continue  # an unreadable kustomization.yaml: the build reports it
+            todo.extend(d for d in _generated_resources(here, kdirs, listing) if d in kdirs)
+            continue
+        data = doc.data if isinstance(doc.data, dict) else {}
+        for ref in _strings(data.get("resources")) + _strings(data.get("bases")) + _strings(
+                data.get("components")):
+            if is_remote(ref):
+                out.append(ref)
+            else:
+                target = _join(here, ref)
+                if target is not None and (root / target).is_dir():
+                    todo.append(target)
+    return sorted(set(out))
+
+
+def _excluded(rel: str) -> bool:
+    parts = rel.split("/")
+    return any(p in _ARTIFACT_EXCLUDED_DIRS for p in parts[:-1]) or (
+        parts[-1] in _ARTIFACT_EXCLUDED_FILES)
+
+
+def _kustomize_dirs(listing: list[str], cls: Classification) -> frozenset[str]:
+    """Dirs holding a kustomization file (loaded or not: a broken one still counts)."""
+    names = [f for f in listing if posixpath.basename(f) in KUSTOMIZE_FILES]
+    return frozenset(_dir_of(f) for f in [*names, *cls.kustomization_files]
+                     if posixpath.basename(f) in KUSTOMIZE_FILES)
+
+
+def _generated_resources(path: str, kdirs: frozenset[str], listing: list[str]) -> list[str]:
+    """What kustomize-controller's generated kustomization.yaml lists for a plain folder.
+
+    Every manifest below ``path``, except inside a subfolder that has its own
+    kustomization.yaml: that subfolder is listed as one directory resource instead.
+    """
+    prefix = "" if path == "." else path + "/"
+    below = [d for d in kdirs if d not in (path, ".") and d.startswith(prefix)]
+    subdirs = [d for d in below if not any(d.startswith(s + "/") for s in below)]
+    out = list(subdirs)
+    for name in listing:
+        if not name.startswith(prefix) or _excluded(name[len(prefix):]):
+            continue
+        if any(name.startswith(d + "/") for d in subdirs):
+            continue
+        out.append(name)
+    return sorted(out)
+
+
+def _wrapper(target: _Target, root: Path, workdir: Path, kdirs: frozenset[str],
+             listing: list[str]) -> dict[str, Any]:
+    """The kustomization that builds ``target`` the way the controller would."""
+
+    def rel(repo_path: str) -> str:
+        return os.path.relpath(root / repo_path, workdir)
+
+    if target.path in kdirs:
+        resources = [rel(target.path)]
+    else:
+        resources = [rel(r) for r in _generated_resources(target.path, kdirs, listing)]
+    kus: dict[str, Any] = {
+        "apiVersion": f"{KUSTOMIZE_GROUP}/v1beta1",
+        "kind": "Kustomization",
+        "resources": resources,
+        "buildMetadata": ["originAnnotations"],
+    }
+    spec = target.spec
+    if isinstance(spec.get("targetNamespace"), str):
+        kus["namespace"] = spec["targetNamespace"]
+    for key in ("namePrefix", "nameSuffix"):
+        if isinstance(spec.get(key), str):
+            kus[key] = spec[key]
+    if isinstance(spec.get("patches"), list):
+        kus["patches"] = spec["patches"]
+    if isinstance(spec.get("images"), list):
+        kus["images"] = spec["images"]
+    components = []
+    for comp in _strings(spec.get("components")):
+        repo_comp = _join(target.path, comp)
+        exists = repo_comp is not None and (root / repo_comp).exists()
+        if not exists and spec.get("ignoreMissingComponents"):
+            continue
+        components.append(rel(repo_comp) if repo_comp is not None else comp)
+    if components:
+        kus["components"] = components
+    return kus
+
+
+_VAR = re.compile(r"\$\$|\$\{([_a-zA-Z][_a-zA-Z0-9]*)(?:(:?[=-])([^}]*))?\}")
+
+
+def substitute(text: str, values: dict[str, str]) -> tuple[str, set[str]]:
+    """Flux postBuild substitution on one manifest; returns the text and the unknown names.
+
+    ``${VAR}`` takes the value, ``${VAR:=default}``/``${VAR:-default}`` fall back when unset
+    or empty, ``$${VAR}`` stays a literal ``${VAR}``; unknown names are left as they are.
+    """
+    unknown: set[str] = set()
+
+    def repl(match: re.Match[str]) -> str:
+        name, op, default = match.groups()
+        if name is None:
+            return "$"
+        value = values.get(name)
+        if op is not None:
+            if op.startswith(":"):
+                return value if value else default
+            return default if value is None else value
+        if value is None:
+            unknown.add(name)
+            return match.group(0)
+        return value
+
+    if "$" not in text:
+        return text, unknown
+    return _VAR.sub(repl, text), unknown
+
+
+def _postbuild(text: str, spec: dict[str, Any]) -> tuple[str, set[str]]:
+    post = spec.get("postBuild")
+    if not isinstance(post, dict):
+        return text, set()
+    raw = post.get("substitute") if isinstance(post.get("substitute"), dict) else {}
+    values = {str(k): str(v).replace("\n", "") for k, v in raw.items()}
+    if not values and not post.get("substituteFrom"):
+        return text, set()  # the controller substitutes only when it has variables
+    unknown: set[str] = set()
+    chunks = re.split(r"(?m)^---[ \t]*$", text)
+    out = []
+    for chunk in chunks:
+        if f"{SUBSTITUTE_MARK}: disabled" in chunk:
+            out.append(chunk)
+            continue
+        new, missing = substitute(chunk, values)
+        unknown |= missing
+        out.append(new)
+    return "---".join(out), unknown
+
+
+def _origin(meta: dict[str, Any], workdir: Path, root: Path) -> str:
+    """Pop kustomize's origin annotation; return the repository-relative source file."""
+    annotations = meta.get("annotations")
+    if not isinstance(annotations, dict) or ORIGIN not in annotations:
+        return ""
+    origin = str(annotations.pop(ORIGIN))
+    if not annotations:
+        del meta["annotations"]
+    for line in origin.splitlines():
+        if line.startswith("path:"):
+            where = os.path.normpath(workdir / line.split(":", 1)[1].strip())
+            try:
+                return Path(where).relative_to(root).as_posix()
+            except ValueError:
+                return line.split(":", 1)[1].strip()
+    return ""
+
+
+def _objects(text: str, target: _Target, workdir: Path, root: Path,
+             result: BuildResult) -> list[KObject]:
+    text, unknown = _postbuild(text, target.spec)
+    docs, problems = load_text(text, f"<kustomize build {target.path}>")
+    where = target.where
+    home = where.document if isinstance(where, KObject) else where
+    for problem in problems:  # substituted values can break the YAML, as in the controller
+        result.findings.append(_R["FF301"].at(where, ("spec", "postBuild"),
+                                              f"Built output is not valid YAML: {problem.message}"))
+    if unknown:
+        post = target.spec.get("postBuild") or {}
+        names = ", ".join(sorted(unknown))
+        if post.get("substituteFrom"):
+            line = where.locate(("spec", "postBuild", "substituteFrom"))[0]
+            result.skips.append(Skipped(home.file, line, "substitution",
+                                        f"values of {names} come from substituteFrom "
+                                        "(not available offline); left as ${VAR}",
+                                        str(target.id)))
+        else:
+            result.findings.append(_R["FF303"].at(
+                where, ("spec", "postBuild"),
+                f"Undefined substitution variable(s) {names}: Flux replaces them with ''"))
+    meta_common = target.spec.get("commonMetadata")
+    out: list[KObject] = []
+    for doc in docs:
+        data = doc.data
+        if not isinstance(data, dict):
+            continue
+        meta = data.get("metadata")
+        source = _origin(meta, workdir, root) if isinstance(meta, dict) else ""
+        if isinstance(data.get("sops"), dict):
+            result.skips.append(Skipped(home.file, where.locate(("spec", "path"))[0], "sops",
+                                        "sops: encrypted, values not checked",
+                                        str(ObjectId.of(data))))
+            continue
+        if isinstance(meta_common, dict) and isinstance(meta, dict):
+            for key in ("labels", "annotations"):
+                extra = meta_common.get(key)
+                if isinstance(extra, dict) and extra:
+                    current = meta.get(key) if isinstance(meta.get(key), dict) else {}
+                    meta[key] = {**current, **extra}
+        out.append(KObject(ObjectId.of(data), str(data.get("apiVersion", "")), data, home,
+                           built_by=target.id, source_file=source))
+    return out
+
+
+def _short(message: str, workdir: Path, root: Path) -> str:
+    """kustomize's innermost error, with temp and absolute paths made repository-relative.
+
+    kustomize nests "accumulation err='...'" once per kustomization level and then repeats
+    the failure as a directory attempt ("': must build at directory: ..."); users need the
+    innermost cause only.
+    """
+    message = message.replace(str(root) + "/", "").replace(str(workdir) + "/", "")
+    message = message.replace(os.path.relpath(root, workdir) + "/", "")
+    if "accumulation err='" in message:
+        message = message.rsplit("accumulation err='", 1)[1]
+        message = message.split("': must build at directory", 1)[0].rstrip("'")
+    return message
+
+
+def build_all(
+    root: Path,
+    documents: list[Document],
+    objects: list[KObject],
+    *,
+    jobs: int | None = None,
+    classification: Classification | None = None,
+) -> BuildResult:
+    """Build every Flux Kustomization sourced from this repository, in parallel, each once."""
+    root = Path(root).resolve()
+    result = BuildResult()
+    cls = classification or classify(documents)
+    targets, ours = _flux_targets(root, objects, result)
+    if not ours:
+        for d in cls.root_dirs():
+            doc = cls.kustomizations[d]
+            oid = ObjectId(KUSTOMIZE_GROUP, "Kustomization", "", d)
+            targets.append(_Target(oid, doc, d, "{}", {}))
+    if not targets:
+        return result
+    if kustomize.command() is None:
+        for t in targets:
+            home = t.where.document if isinstance(t.where, KObject) else t.where
+            result.skips.append(Skipped(home.file, t.where.locate(("spec", "path"))[0], "build",
+                                        "kustomize not found (install kustomize or kubectl)",
+                                        str(t.id)))
+        return result
+    listing = discover(root)
+    kdirs = _kustomize_dirs(listing, cls)
+    buildable: list[_Target] = []
+    for t in targets:
+        remote = _remote_bases(root, t.path, cls.kustomizations, kdirs, listing)
+        if remote:
+            home = t.where.document if isinstance(t.where, KObject) else t.where
+            result.skips.append(Skipped(home.file, t.where.locate(("spec", "path"))[0],
+                                        "remote-base",
+                                        f"remote base {', '.join(remote)} cannot be built offline",
+                                        str(t.id)))
+        else:
+            buildable.append(t)
+    keys = sorted({t.key for t in buildable})
+    with tempfile.TemporaryDirectory(prefix="flux-fleet-build-") as tmp:
+        workdirs = {key: Path(tmp).resolve() / f"b{i}" for i, key in enumerate(keys)}
+        first = {}
+        for t in buildable:
+            first.setdefault(t.key, t)
+        for key, workdir in workdirs.items():
+            workdir.mkdir()
+            kus = _wrapper(first[key], root, workdir, kdirs, listing)
+            (workdir / "kustomization.yaml").write_text(yaml.safe_dump(kus, sort_keys=False))
+
+        def run(key: tuple[str, str]) -> tuple[str | None, str]:
+            try:
+                return kustomize.build(workdirs[key]), ""
+            except kustomize.KustomizeError as err:
+                return None, err.first_error
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1)) as pool:
+            outputs = dict(zip(keys, pool.map(run, keys), strict=True))
+        result.count = len(keys)
+        for t in buildable:
+            text, error = outputs[t.key]
+            workdir = workdirs[t.key]
+            if text is None:
+                hint = None
+                if t.path not in kdirs and "missing Resource metadata" in error:
+                    hint = ("This folder has no kustomization.yaml, so every .yaml file in it is "
+                            "applied: move non-Kubernetes YAML (Helm values, configs) elsewhere "
+                            "or add a kustomization.yaml that lists the manifests")
+                result.findings.append(_R["FF301"].at(
+                    t.where, ("spec", "path"),
+                    f"kustomize build {t.path} failed: {_short(error, workdir, root)}", hint))
+                continue
+            # The same Kustomization name in two clusters: one entry, each object keeps its
+            # own cluster's document, so per-cluster checks can tell them apart.
+            result.built.setdefault(t.id, []).extend(_objects(text, t, workdir, root, result))
+    return result

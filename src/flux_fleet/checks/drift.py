@@ -1,0 +1,220 @@
+"""Answers/tree drift (FF6xx): does ``.copier-answers.yml`` still describe the tree?
+
+``copier update`` renders the *stored* answers twice (old and new template) and applies the
+difference. When the answers file was edited by hand, or tenant/cluster folders were added or
+deleted by hand, that difference no longer matches the tree: the next update silently skips an
+added tenant or leaves a removed one behind. These rules catch the mismatch before it bites,
+each with the command that repairs it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flux_fleet.model import Document, Finding, Inventory, Severity
+from flux_fleet.rules import Rule
+
+ANSWERS_FILE = ".copier-answers.yml"
+_RESTORE = (f"restore the answers (`git checkout -- {ANSWERS_FILE}`) and change them with "
+            "`flux-fleet tenant|cluster add|remove`, or re-render from the answers with "
+            "`copier recopy --defaults --overwrite` and review `git diff`")
+
+TENANT_WITHOUT_FILES = Rule(
+    code="FF601", name="tenant-without-files", severity=Severity.ERROR,
+    summary="A tenant in .copier-answers.yml has no folder under tenants/base/",
+    why=(
+        "The answers file says the tenant exists but its manifests are not in the tree: the "
+        "answers were edited by hand (Copier never rendered the tenant, and the next `copier "
+        "update` will not either, because old and new render agree) or the folder was deleted."
+    ),
+    fix=_RESTORE,
+    bad="# .copier-answers.yml lists tenant team-b, but tenants/base/team-b/ does not exist\n",
+    good="# flux-fleet tenant add team-b --repo https://github.com/org/team-b\n",
+)
+ORPHAN_TENANT_FILES = Rule(
+    code="FF602", name="tenant-not-in-answers", severity=Severity.ERROR,
+    summary="A folder under tenants/base/ belongs to no tenant in .copier-answers.yml",
+    why=(
+        "Copier only manages what the answers describe: a tenant folder without an answer is "
+        "never updated by the template, and a tenant removed from the answers by hand is left "
+        "behind, still applied to the clusters that list it."
+    ),
+    fix="bring it under the answers with `flux-fleet tenant add NAME --repo URL` (after "
+        "`git rm -r` of the folder), or delete it with `git rm -r tenants/base/NAME`",
+    bad="tenants/base/old-team/   # no tenant old-team in .copier-answers.yml\n",
+    good="# git rm -r tenants/base/old-team\n",
+)
+CLUSTER_WITHOUT_FILES = Rule(
+    code="FF603", name="cluster-without-files", severity=Severity.ERROR,
+    summary="A cluster in .copier-answers.yml has no folder under clusters/",
+    why=(
+        "The answers file says the cluster exists but nothing would bootstrap it: the answers "
+        "were edited by hand or the folder was deleted, and `copier update` will not restore it."
+    ),
+    fix=_RESTORE,
+    bad="# .copier-answers.yml lists cluster qa, but clusters/qa/ does not exist\n",
+    good="# flux-fleet cluster add qa --context qa-admin\n",
+)
+ORPHAN_CLUSTER_FILES = Rule(
+    code="FF604", name="cluster-not-in-answers", severity=Severity.ERROR,
+    summary="A folder under clusters/ belongs to no cluster in .copier-answers.yml",
+    why=(
+        "A cluster folder without an answer is never updated by the template (Flux version, "
+        "lockdown patches), so that cluster silently falls behind the rest of the fleet."
+    ),
+    fix="bring it under the answers with `flux-fleet cluster add NAME --context CTX` (after "
+        "`git rm -r` of its folders), or delete it with `git rm -r clusters/NAME`",
+    bad="clusters/old/   # no cluster old in .copier-answers.yml\n",
+    good="# git rm -r clusters/old infrastructure/old tenants/old policies/old\n",
+)
+TENANT_PLACEMENT = Rule(
+    code="FF605", name="answers-do-not-match-tree", severity=Severity.ERROR,
+    summary="Which tenants run on a cluster differs between the answers and tenants/<cluster>/",
+    why=(
+        "tenants/<cluster>/kustomization.yaml is rendered from the answers; when it lists a tenant "
+        "the answers do not put on that cluster (or misses one they do), the answers file was "
+        "edited by hand and the next update will apply the wrong difference."
+    ),
+    fix=_RESTORE,
+    bad=("# answers: team-b on [staging]\n"
+         "# tenants/production/kustomization.yaml: resources: [../base/team-b]\n"),
+    good=("# git checkout -- .copier-answers.yml, then:\n"
+          "# flux-fleet tenant remove team-b\n"
+          "# flux-fleet tenant add team-b --clusters staging,production --repo URL\n"),
+)
+RELATIVE_SOURCE = Rule(
+    code="FF606", name="template-source-unreachable", severity=Severity.WARNING,
+    summary="_src_path in .copier-answers.yml is a relative path",
+    why=(
+        "Copier resolves a relative template path from the directory the command runs in, so "
+        "`copier update` (and `flux-fleet update`) only works from where `copier copy` was typed."
+    ),
+    fix="set _src_path to the template's git URL or an absolute path, commit, then update",
+    bad="_src_path: ../flux-fleet\n",
+    good="_src_path: https://github.com/flux-fleet/flux-fleet\n",
+)
+
+RULES = (TENANT_WITHOUT_FILES, ORPHAN_TENANT_FILES, CLUSTER_WITHOUT_FILES, ORPHAN_CLUSTER_FILES,
+         TENANT_PLACEMENT, RELATIVE_SOURCE)
+
+
+def _names(items: Any) -> list[str]:
+    if not isinstance(items, list):
+        return []
+    return [str(i["name"]) for i in items if isinstance(i, dict) and i.get("name")]
+
+
+def _subdirs(root: Path, rel: str) -> list[str]:
+    base = root / rel
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _first_file(root: Path, rel: str) -> str:
+    """A file inside folder ``rel`` to point the finding at (kustomization.yaml first)."""
+    folder = root / rel
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in sorted(files, key=lambda n: (n != "kustomization.yaml", n)):
+            return Path(dirpath, name).relative_to(root).as_posix()
+    return rel
+
+
+def _answers_doc(inv: Inventory) -> Document | None:
+    return next((d for d in inv.documents if d.file == ANSWERS_FILE and d.index == 0), None)
+
+
+def _at_answers(rule: Rule, doc: Document | None, path: tuple[str | int, ...], message: str,
+                hint: str | None = None) -> Finding:
+    if doc is not None:
+        return rule.at(doc, path, message, hint)
+    return rule.at_file(ANSWERS_FILE, message=message, hint=hint)
+
+
+def _tenant_refs(inv: Inventory, cluster: str) -> set[str] | None:
+    """Tenants listed in tenants/<cluster>/kustomization.yaml (``../base/<t>``), if it exists."""
+    rel = f"tenants/{cluster}/kustomization.yaml"
+    doc = next((d for d in inv.documents if d.file == rel and isinstance(d.data, dict)), None)
+    if doc is None:
+        return None
+    refs = set()
+    for res in doc.data.get("resources") or []:
+        if isinstance(res, str) and res.rstrip("/").startswith("../base/"):
+            refs.add(res.rstrip("/").split("/")[-1])
+    return refs
+
+
+def check(inv: Inventory) -> list[Finding]:
+    """Every mismatch between ``.copier-answers.yml`` and the tree of a platform fleet."""
+    return list(_check(inv))
+
+
+def _check(inv: Inventory) -> Iterator[Finding]:
+    answers = inv.answers
+    if not isinstance(answers, dict) or inv.tenant_repo:
+        return
+    if answers.get("repo_kind", "platform") != "platform":
+        return
+    root = Path(inv.root)
+    doc = _answers_doc(inv)
+    src = answers.get("_src_path")
+    if isinstance(src, str) and src and "://" not in src and not src.startswith(
+            ("gh:", "gl:", "git@", "/", "~")):
+        yield _at_answers(RELATIVE_SOURCE, doc, ("_src_path",),
+                          f"_src_path '{src}' is relative: it resolves only from where it "
+                          "was typed")
+
+    tenants = answers.get("tenants")
+    clusters = answers.get("clusters")
+    tenant_names = _names(tenants)
+    cluster_names = _names(clusters)
+
+    for i, name in enumerate(tenant_names):
+        if not (root / "tenants" / "base" / name).is_dir():
+            yield _at_answers(TENANT_WITHOUT_FILES, doc, ("tenants", i, "name"),
+                              f"tenant '{name}' is in the answers but tenants/base/{name}/ is "
+                              "missing")
+    for name in _subdirs(root, "tenants/base"):
+        if name not in tenant_names:
+            yield ORPHAN_TENANT_FILES.at_file(
+                _first_file(root, f"tenants/base/{name}"),
+                message=f"tenants/base/{name}/ belongs to no tenant in {ANSWERS_FILE}",
+                hint=f"`git rm -r tenants/base/{name}` (and its line in tenants/<cluster>/), or "
+                     f"`flux-fleet tenant add {name} --repo URL` after removing the folder")
+
+    for i, name in enumerate(cluster_names):
+        if not (root / "clusters" / name).is_dir():
+            yield _at_answers(CLUSTER_WITHOUT_FILES, doc, ("clusters", i, "name"),
+                              f"cluster '{name}' is in the answers but clusters/{name}/ is missing")
+    for name in _subdirs(root, "clusters"):
+        if name not in cluster_names:
+            yield ORPHAN_CLUSTER_FILES.at_file(
+                _first_file(root, f"clusters/{name}"),
+                message=f"clusters/{name}/ belongs to no cluster in {ANSWERS_FILE}",
+                hint=f"`git rm -r clusters/{name}` (and infrastructure/, tenants/, policies/ "
+                     f"{name}), or `flux-fleet cluster add {name} --context CTX`")
+
+    # placement: which tenants each cluster's tenants/<cluster>/kustomization.yaml lists
+    for cluster in cluster_names:
+        listed = _tenant_refs(inv, cluster)
+        if listed is None:
+            continue
+        expected = set()
+        for t in tenants if isinstance(tenants, list) else []:
+            if isinstance(t, dict) and t.get("name"):
+                on = t.get("clusters") or cluster_names
+                if cluster in on:
+                    expected.add(str(t["name"]))
+        rel = f"tenants/{cluster}/kustomization.yaml"
+        for name in sorted(listed - expected):
+            if name in tenant_names:  # folders of unknown tenants are FF602
+                yield TENANT_PLACEMENT.at_file(
+                    rel, message=f"{rel} applies tenant '{name}' but the answers do not put it "
+                                 f"on cluster '{cluster}'")
+        for name in sorted(expected - listed):
+            yield TENANT_PLACEMENT.at_file(
+                rel, message=f"the answers put tenant '{name}' on cluster '{cluster}' but {rel} "
+                             "does not apply it")

@@ -1,0 +1,711 @@
+"""Tenancy (FF5xx): a tenant cannot reach beyond its namespaces (Flux soft multi-tenancy).
+
+Tenant namespaces are Namespaces labelled toolkit.fluxcd.io/tenant, the namespaces the answers
+give tenants, and the namespaces of Flux Kustomizations/HelmReleases outside flux-system; in a
+tenant repository every object is a tenant object. The rules follow the Flux multi-tenancy
+lockdown: controllers refuse cross-namespace refs and remote bases and impersonate a default
+ServiceAccount, so every tenant reconciler must impersonate an SA bound only in its namespace.
+With tenant_mode "auto", a fleet that shows no sign of multi-tenancy is skipped as a whole.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import yaml
+
+from flux_fleet import flux
+from flux_fleet.checks.references import FleetView, is_kustomize_config, unique
+from flux_fleet.flux import TenancySettings
+from flux_fleet.model import Document, Finding, Inventory, KObject, Severity, Skipped
+from flux_fleet.rules import Rule, dotted
+
+_KS = "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n"
+
+LOCKDOWN = Rule(
+    code="FF501",
+    name="lockdown-missing",
+    severity=Severity.ERROR,
+    summary="A cluster's flux-system kustomization lacks a multi-tenancy lockdown flag",
+    why=(
+        "Without --no-cross-namespace-refs a tenant can point at another namespace's sources and "
+        "Secrets; without --no-remote-bases kustomize fetches code nobody reviewed; without "
+        "--default-service-account a tenant object without serviceAccountName runs with the "
+        "controller's cluster-admin rights. The flags are JSON6902 patches in "
+        "clusters/<cluster>/flux-system/kustomization.yaml; removing one on one cluster opens it."
+    ),
+    fix="Restore the lockdown patches (see the Flux 'multi-tenancy lockdown' guide) in this file.",
+    bad="patches: []   # no lockdown\n",
+    good=(
+        "patches:\n  - patch: |\n      - op: add\n        path: "
+        "/spec/template/spec/containers/0/args/-\n"
+        "        value: --no-cross-namespace-refs=true\n    target:\n      kind: Deployment\n"
+        '      name: "(kustomize-controller|helm-controller|notification-controller|'
+        'image-reflector-controller|image-automation-controller)"\n'
+    ),
+)
+NO_SERVICE_ACCOUNT = Rule(
+    code="FF502",
+    name="tenant-without-service-account",
+    severity=Severity.ERROR,
+    summary="A tenant Kustomization or HelmRelease does not set spec.serviceAccountName",
+    why=(
+        "Without serviceAccountName the controller applies the tenant's manifests with the "
+        "default ServiceAccount (lockdown) or with its own cluster-admin identity (no lockdown): "
+        "either way the tenant is not confined to the rights bound in its namespace."
+    ),
+    fix="Set spec.serviceAccountName to the tenant's ServiceAccount (default: flux).",
+    bad=_KS + "  namespace: dev-team\nspec:\n  path: ./staging\n",
+    good=_KS + "  namespace: dev-team\nspec:\n  serviceAccountName: flux\n  path: ./staging\n",
+)
+UNKNOWN_SERVICE_ACCOUNT = Rule(
+    code="FF503",
+    name="tenant-service-account-unbound",
+    severity=Severity.ERROR,
+    summary=(
+        "serviceAccountName names a ServiceAccount that is missing or not bound in the namespace"
+    ),
+    why=(
+        "Impersonating a ServiceAccount that does not exist fails every reconciliation; one with "
+        "no RoleBinding in its namespace can do nothing. Both mean the tenant's onboarding is "
+        "incomplete."
+    ),
+    fix="Create the ServiceAccount in the same namespace and bind it with a RoleBinding there.",
+    bad="spec:\n  serviceAccountName: flux   # no ServiceAccount/RoleBinding 'flux' here\n",
+    good=(
+        "# rbac.yaml: ServiceAccount flux + RoleBinding dev-team-reconciler (subjects: "
+        "ServiceAccount flux)\n"
+    ),
+)
+FOREIGN_IDENTITY = Rule(
+    code="FF504",
+    name="tenant-impersonates-foreign-identity",
+    severity=Severity.ERROR,
+    summary="A tenant object impersonates a Flux controller or lives in another tenant's namespace",
+    why=(
+        "Impersonating kustomize-controller or helm-controller gives a tenant the controllers' "
+        "cluster-wide rights; an object a tenant repo places in flux-system or in another "
+        "tenant's namespace runs with that namespace's identity."
+    ),
+    fix="Use the tenant's own ServiceAccount and keep tenant objects in the tenant's namespaces.",
+    bad="spec:\n  serviceAccountName: kustomize-controller\n",
+    good="spec:\n  serviceAccountName: flux\n",
+)
+CROSS_NAMESPACE_REF = Rule(
+    code="FF505",
+    name="tenant-cross-namespace-ref",
+    severity=Severity.ERROR,
+    summary="A tenant object references an object in another namespace",
+    why=(
+        "With lockdown (--no-cross-namespace-refs) such a reference fails; without it, a tenant "
+        "reads another namespace's sources or triggers its reconcilers. Tenants keep their sources "
+        "in their own namespace."
+    ),
+    fix="Drop the namespace from the reference and keep the target in the tenant's namespace.",
+    bad=(
+        "spec:\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n    namespace: "
+        "flux-system\n"
+    ),
+    good="spec:\n  sourceRef:\n    kind: GitRepository\n    name: dev-team\n",
+)
+TENANT_BINDING = Rule(
+    code="FF506",
+    name="tenant-sa-bound-outside",
+    severity=Severity.ERROR,
+    summary="A tenant ServiceAccount is bound cluster-wide or in another tenant's namespace",
+    why=(
+        "A ClusterRoleBinding gives the tenant's reconciler rights in every namespace; a "
+        "RoleBinding in someone else's namespace lets it write there. Tenants are bound only by "
+        "RoleBindings in their own namespaces."
+    ),
+    fix="Replace it with a RoleBinding in the tenant's own namespace.",
+    bad=(
+        "kind: ClusterRoleBinding\nsubjects:\n  - kind: ServiceAccount\n    name: flux\n"
+        "    namespace: dev-team\n"
+    ),
+    good=(
+        "kind: RoleBinding\nmetadata:\n  namespace: dev-team\nsubjects:\n  - kind: "
+        "ServiceAccount\n"
+    )
+    "    name: flux\n    namespace: dev-team\n",
+)
+CLUSTER_ADMIN = Rule(
+    code="FF507",
+    name="cluster-admin-binding",
+    severity=Severity.WARNING,
+    summary="A RoleBinding or ClusterRoleBinding grants cluster-admin",
+    why=(
+        "cluster-admin in a RoleBinding still grants every verb on every namespaced resource, "
+        "including RoleBindings (so the tenant can widen its own rights). The platform may opt in "
+        "explicitly, so this is a warning; in a tenant repository it is an error."
+    ),
+    fix="Bind the namespace-scoped 'admin' ClusterRole (or a narrower Role) instead.",
+    bad=(
+        "roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: "
+        "cluster-admin\n"
+    ),
+    good="roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: admin\n",
+)
+CLUSTER_SCOPED = Rule(
+    code="FF508",
+    name="tenant-cluster-scoped-object",
+    severity=Severity.ERROR,
+    summary="A tenant repository creates a cluster-scoped object",
+    why=(
+        "Tenants are confined to namespaces: a Namespace, ClusterRole, CRD, webhook, "
+        "PersistentVolume or StorageClass from a tenant reaches the whole cluster (and is denied "
+        "at apply time under impersonation, failing the tenant's whole reconciliation)."
+    ),
+    fix="Ask the platform team to add it to the platform repository.",
+    bad="apiVersion: v1\nkind: Namespace\nmetadata:\n  name: my-extra-namespace\n",
+    good="# request the namespace in the platform repo's tenant definition\n",
+)
+KUBECONFIG = Rule(
+    code="FF509",
+    name="tenant-kubeconfig",
+    severity=Severity.ERROR,
+    summary="A tenant Kustomization or HelmRelease sets spec.kubeConfig",
+    why=(
+        "spec.kubeConfig applies to another cluster with credentials from a Secret, bypassing "
+        "impersonation and every control of this cluster."
+    ),
+    fix="Remove spec.kubeConfig; remote clusters are the platform's business.",
+    bad="spec:\n  kubeConfig:\n    secretRef:\n      name: prod-kubeconfig\n",
+    good="spec: {}\n",
+)
+SOURCE_URL = Rule(
+    code="FF510",
+    name="tenant-source-url-not-allowed",
+    severity=Severity.ERROR,
+    summary="A tenant source URL is outside the allowed source prefixes",
+    why=(
+        "The platform limits where tenants fetch code and charts from; a source elsewhere "
+        "brings in unreviewed content."
+    ),
+    fix="Use a URL under one of the allowed prefixes, or ask the platform team to allow it.",
+    bad="spec:\n  url: https://evil.example.com/repo\n",
+    good="spec:\n  url: https://github.com/example-org/dev-team\n",
+)
+TARGET_NAMESPACE = Rule(
+    code="FF511",
+    name="tenant-target-namespace",
+    severity=Severity.ERROR,
+    summary="A tenant object's targetNamespace is flux-system or another tenant's namespace",
+    why=(
+        "targetNamespace rewrites every object's namespace: pointing it at flux-system or another "
+        "tenant's namespace writes there (with lockdown it fails; without, it succeeds)."
+    ),
+    fix="Set targetNamespace to one of the tenant's own namespaces, or remove it.",
+    bad="spec:\n  targetNamespace: flux-system\n",
+    good="spec:\n  targetNamespace: dev-team\n",
+)
+REMOTE_BASE = Rule(
+    code="FF512",
+    name="tenant-remote-base",
+    severity=Severity.ERROR,
+    summary="A tenant kustomization uses a remote base",
+    why=(
+        "Remote bases are fetched at reconcile time from outside the reviewed repository; the "
+        "lockdown (--no-remote-bases) makes them fail."
+    ),
+    fix="Vendor the manifests into the repository, or use a Flux source for them.",
+    bad="resources:\n  - https://github.com/org/repo//deploy?ref=main\n",
+    good="resources:\n  - ./deploy\n",
+)
+PATH_ESCAPE = Rule(
+    code="FF513",
+    name="tenant-path-escape",
+    severity=Severity.ERROR,
+    summary="A tenant Kustomization's spec.path climbs out of its source ('..')",
+    why=(
+        "A path outside the source root is rejected by kustomize-controller, or reaches files the "
+        "tenant does not own."
+    ),
+    fix="Use a path inside the tenant repository, e.g. ./staging.",
+    bad="spec:\n  path: ../platform/clusters\n",
+    good="spec:\n  path: ./staging\n",
+)
+PLATFORM_KEY = Rule(
+    code="FF514",
+    name="tenant-uses-platform-key",
+    severity=Severity.ERROR,
+    summary="A tenant Kustomization decrypts with the platform's SOPS key",
+    why=(
+        "The platform's decryption key opens every platform Secret; a tenant that can use it can "
+        "decrypt (and apply) Secrets that are not theirs. Tenants get their own key in their own "
+        "namespace."
+    ),
+    fix="Reference the tenant's own decryption Secret in its namespace.",
+    bad="spec:\n  decryption:\n    provider: sops\n    secretRef:\n      name: sops-age\n",
+    good="spec:\n  decryption:\n    provider: sops\n    secretRef:\n      name: dev-team-age\n",
+)
+
+RULES: tuple[Rule, ...] = (
+    LOCKDOWN,
+    NO_SERVICE_ACCOUNT,
+    UNKNOWN_SERVICE_ACCOUNT,
+    FOREIGN_IDENTITY,
+    CROSS_NAMESPACE_REF,
+    TENANT_BINDING,
+    CLUSTER_ADMIN,
+    CLUSTER_SCOPED,
+    KUBECONFIG,
+    SOURCE_URL,
+    TARGET_NAMESPACE,
+    REMOTE_BASE,
+    PATH_ESCAPE,
+    PLATFORM_KEY,
+)
+
+Result = Finding | Skipped
+RBAC = "rbac.authorization.k8s.io"
+
+
+@dataclass
+class Tenancy:
+    """Who is a tenant in this inventory, computed once per run."""
+
+    inv: Inventory
+    settings: TenancySettings
+    view: FleetView
+
+    @property
+    def tenant_repo(self) -> bool:
+        return self.inv.tenant_repo or self.settings.tenant_repo
+
+    @cached_property
+    def tenant_of_ns(self) -> dict[str, str]:
+        """namespace -> tenant name, for every tenant namespace of a platform repo."""
+        out: dict[str, str] = {}
+        for tenant, nss in (self.settings.tenant_namespaces or {}).items():
+            for ns in nss:
+                out[ns] = tenant
+        for _, obj in self.view.of_kind("", "Namespace"):
+            label = flux.labels_of(obj.data).get(flux.TENANT_LABEL)
+            if isinstance(label, str) and label:
+                out.setdefault(obj.id.name, label)
+        for group, kind in flux.RECONCILER_KINDS:
+            for _, obj in self.view.of_kind(group, kind):
+                ns = obj.id.namespace
+                if ns and ns != self.settings.platform_namespace:
+                    out.setdefault(ns, ns)
+        return out
+
+    @cached_property
+    def labelled(self) -> bool:
+        return any(
+            isinstance(flux.labels_of(o.data).get(flux.TENANT_LABEL), str)
+            for _, o in self.view.of_kind("", "Namespace")
+        )
+
+    @cached_property
+    def is_namespaced(self) -> Callable[[str, str], bool | None]:
+        return schema_scope()
+
+    def cluster_scoped(self, obj: KObject) -> bool:
+        known = self.is_namespaced(obj.api_version, obj.id.kind)
+        return (
+            (not known) if known is not None else flux.is_cluster_scoped(obj.id.group, obj.id.kind)
+        )
+
+    def is_tenant(self, obj: KObject) -> bool:
+        return self.tenant_repo or obj.id.namespace in self.tenant_of_ns
+
+    def own_tenant(self, obj: KObject) -> str:
+        if self.tenant_repo:
+            return self.settings.tenant_name or self.tenant_of_ns.get(obj.id.namespace, "")
+        return self.tenant_of_ns.get(obj.id.namespace, "")
+
+    def foreign_namespace(self, obj: KObject, ns: str) -> str:
+        """Why ``ns`` is not the tenant's own ('' when it may be): platform, or another tenant's."""
+        if ns == self.settings.platform_namespace:
+            return "the platform namespace"
+        mine = self.own_tenant(obj)
+        owner = self.settings.namespace_owner(ns) or self.tenant_of_ns.get(ns, "")
+        if owner and mine and owner != mine:
+            return f"tenant {owner}'s namespace"
+        if (
+            self.tenant_repo
+            and self.settings.own_namespaces()
+            and ns not in self.settings.own_namespaces()
+        ):
+            return "a namespace this tenant does not own"
+        return ""
+
+
+def check(inv: Inventory, settings: TenancySettings | None = None) -> Iterator[Result]:
+    """Every FF5xx finding and skip (pure: reads the inventory, never raises)."""
+    return unique(_check(inv, settings or TenancySettings()))
+
+
+def _check(inv: Inventory, settings: TenancySettings) -> Iterator[Result]:
+    view = FleetView.of(inv)
+    t = Tenancy(inv, settings, view)
+    lockdowns = list(flux_system_kustomizations(inv))
+    if settings.tenant_mode == "off":
+        return
+    if settings.tenant_mode == "auto" and not _multi_tenant(t, lockdowns):
+        yield Skipped(
+            ".",
+            1,
+            "tenancy",
+            "single-tenant fleet: no tenant-labelled Namespace, no lockdown "
+            "flags, no flux-fleet tenants (use --tenant or tenant_mode 'on' to check anyway)",
+        )
+        return
+    if not t.tenant_repo:
+        for doc in lockdowns:
+            yield from lockdown(inv, doc, settings)
+    for _, obj in view.objects:
+        yield from rbac(t, obj)
+        if t.is_tenant(obj):
+            yield from tenant_object(t, obj)
+    if t.tenant_repo:
+        yield from tenant_repo_files(t)
+
+
+def _multi_tenant(t: Tenancy, lockdowns: list[Document]) -> bool:
+    if t.tenant_repo or t.settings.tenant_namespaces or t.labelled:
+        return True
+    return any(_flags_of(t.inv, doc) for doc in lockdowns)
+
+
+# --- lockdown ----------------------------------------------------------------------------------
+
+
+def flux_system_kustomizations(inv: Inventory) -> Iterator[Document]:
+    """kustomization.yaml documents whose resources include gotk-components.yaml."""
+    for doc in inv.documents:
+        if is_kustomize_config(doc) and any(
+            isinstance(r, str) and posixpath.basename(r) == "gotk-components.yaml"
+            for r in doc.data.get("resources") or []
+        ):
+            yield doc
+
+
+def _patch_data(inv: Inventory, doc: Document, entry: Any) -> list[Any]:
+    """The parsed patch bodies of one patches/patchesJson6902/patchesStrategicMerge entry."""
+    if isinstance(entry, str):
+        text, path = (entry, None) if "\n" in entry or ":" in entry else (None, entry)
+    elif isinstance(entry, dict):
+        text, path = entry.get("patch"), entry.get("path")
+    else:
+        return []
+    if isinstance(text, str):
+        try:
+            return [d for d in yaml.safe_load_all(text) if d is not None]
+        except yaml.YAMLError:
+            return []
+    if isinstance(path, str):
+        file = posixpath.normpath(posixpath.join(posixpath.dirname(doc.file), path))
+        return [d.data for d in inv.documents if d.file == file and d.data is not None]
+    return []
+
+
+def _flags_of(inv: Inventory, doc: Document) -> dict[str, dict[str, str]]:
+    """controller -> {flag: value} the patches of one flux-system kustomization add."""
+    out: dict[str, dict[str, str]] = {}
+    entries: list[tuple[Any, Any]] = []
+    for key in ("patches", "patchesJson6902"):
+        for entry in doc.data.get(key) or []:
+            entries.append((entry, entry.get("target") if isinstance(entry, dict) else None))
+    for entry in doc.data.get("patchesStrategicMerge") or []:
+        entries.append((entry, None))
+    for entry, target in entries:
+        for body in _patch_data(inv, doc, entry):
+            for controller, args in _args_in(body, target):
+                flags = out.setdefault(controller, {})
+                for arg in args:
+                    parsed = flux.parse_flag(arg)
+                    if parsed is not None:
+                        flags[parsed[0]] = parsed[1]
+    return out
+
+
+def _args_in(body: Any, target: Any) -> Iterator[tuple[str, list[str]]]:
+    """(controller, container args) a JSON6902 or strategic-merge patch body adds."""
+    args: list[str] = []
+    controllers: list[str] = [c for c in flux.FLUX_CONTROLLERS if flux.target_matches(target, c)]
+    if isinstance(body, list):  # JSON6902
+        for op in body:
+            if not isinstance(op, dict) or op.get("op") not in ("add", "replace"):
+                continue
+            path = str(op.get("path", ""))
+            if "/containers/" in path and "/args" in path:
+                value = op.get("value")
+                args.extend(str(v) for v in (value if isinstance(value, list) else [value]))
+    elif isinstance(body, dict):  # strategic merge: names its Deployment itself
+        name = flux.get_path(body, ("metadata", "name"))
+        if isinstance(name, str) and target is None:
+            controllers = [name]
+        for container in flux.get_path(body, ("spec", "template", "spec", "containers")) or []:
+            if isinstance(container, dict):
+                args.extend(str(a) for a in container.get("args") or [])
+    if args:
+        for c in controllers:
+            yield c, args
+
+
+def _installed_controllers(inv: Inventory, doc: Document) -> set[str] | None:
+    """Deployments in the sibling gotk-components.yaml, or None while it is still empty."""
+    file = posixpath.join(posixpath.dirname(doc.file), "gotk-components.yaml")
+    names = {
+        str(flux.get_path(d.data, ("metadata", "name")))
+        for d in inv.documents
+        if d.file == file and isinstance(d.data, dict) and d.data.get("kind") == "Deployment"
+    }
+    return names or None
+
+
+def lockdown(inv: Inventory, doc: Document, settings: TenancySettings) -> Iterator[Finding]:
+    """One finding per lockdown flag that is missing or altered on some controllers."""
+    flags = _flags_of(inv, doc)
+    installed = _installed_controllers(inv, doc)
+    cluster = posixpath.dirname(posixpath.dirname(doc.file)) or "."
+    where = ("patches",) if "patches" in doc.data else ()
+    for flag, controllers in flux.LOCKDOWN_FLAGS.items():
+        expected = (
+            settings.default_service_account if flag == "--default-service-account" else "true"
+        )
+        missing, altered = [], []
+        for c in controllers:
+            if installed is not None and c not in installed:
+                continue
+            value = flags.get(c, {}).get(flag)
+            if value is None:
+                missing.append(c)
+            elif (expected and value != expected) or not value:
+                altered.append(f"{c} ({flag}={value})")
+        want = f"{flag}={expected or '<service account>'}"
+        if missing:
+            yield LOCKDOWN.at(
+                doc, where, message=f"cluster {cluster}: {want} is missing on {', '.join(missing)}"
+            )
+        if altered:
+            yield LOCKDOWN.at(
+                doc, where, message=f"cluster {cluster}: {want} is altered on {', '.join(altered)}"
+            )
+
+
+# --- RBAC --------------------------------------------------------------------------------------
+
+
+def _subjects(obj: KObject) -> Iterator[tuple[int, str, str]]:
+    """(index, namespace, name) of the ServiceAccount subjects of a (Cluster)RoleBinding."""
+    for i, s in enumerate(obj.data.get("subjects") or []):
+        if (
+            isinstance(s, dict)
+            and s.get("kind") == "ServiceAccount"
+            and isinstance(s.get("name"), str)
+        ):
+            yield i, str(s.get("namespace") or obj.id.namespace), s["name"]
+
+
+def rbac(t: Tenancy, obj: KObject) -> Iterator[Finding]:
+    if obj.id.group != RBAC or obj.id.kind not in ("RoleBinding", "ClusterRoleBinding"):
+        return
+    role = obj.data.get("roleRef") if isinstance(obj.data.get("roleRef"), dict) else {}
+    if role.get("kind") == "ClusterRole" and role.get("name") == "cluster-admin":
+        severity = Severity.ERROR if t.tenant_repo else None
+        yield CLUSTER_ADMIN.at(
+            obj, ("roleRef", "name"), severity=severity, message=f"{obj.id} binds cluster-admin"
+        )
+    for i, ns, name in _subjects(obj):
+        owner = t.tenant_of_ns.get(ns, "")
+        if not owner and not t.tenant_repo:
+            continue
+        if obj.id.kind == "ClusterRoleBinding":
+            yield TENANT_BINDING.at(
+                obj,
+                ("subjects", i, "name"),
+                message=(f"{obj.id} binds tenant ServiceAccount {ns}/{name} cluster-wide"),
+            )
+        elif obj.id.namespace and ns != obj.id.namespace:
+            here = t.tenant_of_ns.get(obj.id.namespace, "")
+            if t.tenant_repo or here != owner:
+                yield TENANT_BINDING.at(
+                    obj,
+                    ("subjects", i, "namespace"),
+                    message=(
+                        f"{obj.id} binds ServiceAccount {ns}/{name} in namespace "
+                        f"{obj.id.namespace}, "
+                        "which is not its tenant's"
+                    ),
+                )
+
+
+def _sa_bound(t: Tenancy, scope: str, ns: str, name: str) -> tuple[bool, bool]:
+    """(ServiceAccount exists, bound by a RoleBinding in ns) as seen from ``scope``."""
+    exists = t.view.find(scope, "", "ServiceAccount", ns, name) is not None
+    bound = False
+    for s, rb in t.view.of_kind(RBAC, "RoleBinding"):
+        if rb.id.namespace == ns and t.view.visible(scope, s):
+            bound = bound or any(sns == ns and sname == name for _, sns, sname in _subjects(rb))
+    return exists, bound
+
+
+# --- tenant objects ----------------------------------------------------------------------------
+
+
+def tenant_object(t: Tenancy, obj: KObject) -> Iterator[Result]:
+    key = (obj.id.group, obj.id.kind)
+    spec = flux.spec_of(obj.data)
+    scope = t.view.scope(obj)
+    if t.tenant_repo and obj.id.namespace:
+        why = t.foreign_namespace(obj, obj.id.namespace)
+        if why:
+            yield FOREIGN_IDENTITY.at(
+                obj,
+                ("metadata", "namespace"),
+                message=(f"{obj.id} is placed in {obj.id.namespace}, {why}"),
+            )
+    if t.tenant_repo and t.cluster_scoped(obj):
+        yield CLUSTER_SCOPED.at(
+            obj, ("kind",), message=f"tenant repository creates cluster-scoped {obj.id}"
+        )
+    if key in flux.RECONCILER_KINDS:
+        yield from _reconciler(t, obj, scope, spec)
+    for ref in flux.references(obj.id.group, obj.id.kind, obj.data, obj.id.namespace):
+        if (
+            ref.explicit_namespace
+            and ref.namespace != obj.id.namespace
+            and not flux.is_substituted(ref.namespace)
+        ):
+            why = t.foreign_namespace(obj, ref.namespace) or (
+                "" if not obj.id.namespace else f"not {obj.id.namespace}"
+            )
+            if why:
+                yield CROSS_NAMESPACE_REF.at(
+                    obj,
+                    (*ref.path, "namespace"),
+                    message=(
+                        f"{obj.id}: {dotted(ref.path)} points at namespace {ref.namespace} ({why})"
+                    ),
+                )
+    if obj.id.kind in flux.URL_SOURCE_KINDS and obj.id.group == flux.SOURCE_GROUP:
+        prefixes = t.settings.allowed_source_prefixes
+        url = spec.get("url")
+        if (
+            prefixes
+            and isinstance(url, str)
+            and not flux.is_substituted(url)
+            and not url.startswith(prefixes)
+        ):
+            yield SOURCE_URL.at(
+                obj,
+                ("spec", "url"),
+                message=(
+                    f"{obj.id}: spec.url {url} is outside the allowed prefixes ({', "
+                    f"'.join(prefixes)})"
+                ),
+            )
+
+
+def _reconciler(t: Tenancy, obj: KObject, scope: str, spec: dict[str, Any]) -> Iterator[Result]:
+    sa = spec.get("serviceAccountName")
+    if not isinstance(sa, str) or not sa:
+        yield NO_SERVICE_ACCOUNT.at(
+            obj, ("spec",), message=f"{obj.id} has no spec.serviceAccountName"
+        )
+    elif sa in flux.FLUX_CONTROLLER_SAS:
+        yield FOREIGN_IDENTITY.at(
+            obj,
+            ("spec", "serviceAccountName"),
+            message=(f"{obj.id} impersonates the Flux controller ServiceAccount {sa}"),
+        )
+    elif not flux.is_substituted(sa):
+        yield from _service_account(t, obj, scope, sa)
+    if "kubeConfig" in spec:
+        yield KUBECONFIG.at(obj, ("spec", "kubeConfig"), message=f"{obj.id} sets spec.kubeConfig")
+    for key in ("targetNamespace", "storageNamespace"):
+        target = spec.get(key)
+        if isinstance(target, str) and target and target != obj.id.namespace:
+            why = t.foreign_namespace(obj, target)
+            if why:
+                yield TARGET_NAMESPACE.at(
+                    obj, ("spec", key), message=(f"{obj.id}: spec.{key} is {target}, {why}")
+                )
+    path = spec.get("path")
+    if obj.id.kind == "Kustomization" and isinstance(path, str) and flux.path_escapes(path):
+        yield PATH_ESCAPE.at(
+            obj, ("spec", "path"), message=f"{obj.id}: spec.path {path} leaves the source root"
+        )
+    decryption = spec.get("decryption") if isinstance(spec.get("decryption"), dict) else {}
+    secret = flux.get_path(decryption, ("secretRef", "name"))
+    if isinstance(secret, str) and secret in t.settings.decryption_secrets:
+        yield PLATFORM_KEY.at(
+            obj,
+            ("spec", "decryption", "secretRef", "name"),
+            message=(f"{obj.id} decrypts with the platform's key Secret {secret}"),
+        )
+    dsa = decryption.get("serviceAccountName")
+    if isinstance(dsa, str) and dsa in flux.FLUX_CONTROLLER_SAS:
+        yield PLATFORM_KEY.at(
+            obj,
+            ("spec", "decryption", "serviceAccountName"),
+            message=(f"{obj.id} decrypts as the Flux controller ServiceAccount {dsa}"),
+        )
+
+
+def _service_account(t: Tenancy, obj: KObject, scope: str, sa: str) -> Iterator[Result]:
+    ns = obj.id.namespace
+    line, _ = obj.locate(("spec", "serviceAccountName"))
+    if t.tenant_repo or not ns:
+        yield Skipped(
+            obj.document.file,
+            line,
+            "service-account",
+            f"ServiceAccount {sa} is created by the platform repository",
+            str(obj.id),
+        )
+        return
+    exists, bound = _sa_bound(t, scope, ns, sa)
+    if exists and bound:
+        return
+    opener = t.view.opener_of(scope, ns, obj.id)
+    if opener is not None:
+        yield Skipped(
+            obj.document.file,
+            line,
+            "service-account",
+            f"ServiceAccount {ns}/{sa} may come from {opener}'s source",
+            str(obj.id),
+        )
+        return
+    what = "does not exist" if not exists else "is not bound by a RoleBinding"
+    yield UNKNOWN_SERVICE_ACCOUNT.at(
+        obj,
+        ("spec", "serviceAccountName"),
+        message=(f"{obj.id}: ServiceAccount {ns}/{sa} {what} in namespace {ns}"),
+    )
+
+
+def schema_scope() -> Callable[[str, str], bool | None]:
+    """The schema store's is_namespaced when it is available, else always 'unknown'."""
+    try:
+        from flux_fleet.resources import schemas_dir
+        from flux_fleet.schema_store import SchemaStore  # type: ignore[import-not-found]
+
+        return SchemaStore(schemas_dir()).is_namespaced  # type: ignore[no-any-return]
+    except Exception:  # the table in flux.py is the fallback
+        return lambda _api, _kind: None
+
+
+# --- tenant repository files -------------------------------------------------------------------
+
+
+def tenant_repo_files(t: Tenancy) -> Iterator[Finding]:
+    """Remote bases in the tenant's kustomization files (kustomize output cannot show them)."""
+    for doc in t.inv.documents:
+        if not is_kustomize_config(doc):
+            continue
+        for key in ("resources", "components", "bases"):
+            for i, entry in enumerate(doc.data.get(key) or []):
+                if isinstance(entry, str) and flux.is_remote_resource(entry):
+                    yield REMOTE_BASE.at(
+                        doc, (key, i), message=f"{doc.file}: {key}[{i}] is a remote base {entry}"
+                    )

@@ -1,0 +1,71 @@
+"""``flux-fleet cluster add|remove|list``: add and drop clusters through Copier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from flux_fleet import lifecycle
+from flux_fleet.commands.update import DIR_OPTION, echo_outcome
+
+
+@click.group()
+def cluster() -> None:
+    """Add, remove and list the fleet's clusters (answers change only through Copier).
+
+    \b
+    Example:
+      flux-fleet cluster add qa --context qa-admin --env qa --dir fleet
+    """
+
+
+@cluster.command("add")
+@click.argument("name")
+@click.option("--context", required=True, metavar="CTX", help="kube context for bootstrap.")
+@click.option("--env", default=None, help="Environment (overlay) it runs (default: NAME).")
+@click.option("--dry-run", is_flag=True, help="Show the files that would change; touch nothing.")
+@DIR_OPTION
+def add(name: str, context: str, env: str | None, dry_run: bool, root: Path) -> int:
+    """Add cluster NAME (a copier update with the new clusters answer).
+
+    \b
+    Example:
+      flux-fleet cluster add qa --context qa-admin --env staging --dir fleet
+    """
+    outcome = lifecycle.add_cluster(root, name, context, env, dry_run=dry_run)
+    echo_outcome(outcome, f"{'would add' if dry_run else 'added'} cluster {name}:")
+    return 0
+
+
+@cluster.command("remove")
+@click.argument("name")
+@click.option("--force", is_flag=True,
+              help="Delete files you edited too; they are backed up first (path printed).")
+@click.option("--dry-run", is_flag=True, help="Show the files that would be deleted.")
+@DIR_OPTION
+def remove(name: str, force: bool, dry_run: bool, root: Path) -> int:
+    """Remove cluster NAME; refuses to delete files you edited unless --force.
+
+    \b
+    Example:
+      flux-fleet cluster remove qa --dry-run --dir fleet
+    """
+    outcome = lifecycle.remove_cluster(root, name, force=force, dry_run=dry_run)
+    echo_outcome(outcome, f"{'would remove' if dry_run else 'removed'} cluster {name}:")
+    return 0
+
+
+@cluster.command("list")
+@DIR_OPTION
+def list_(root: Path) -> int:
+    """List the clusters in the fleet's answers.
+
+    \b
+    Example:
+      flux-fleet cluster list --dir fleet
+    """
+    for c in lifecycle.clusters(root):
+        click.echo(f"{c.get('name')}\tcontext={c.get('context') or c.get('name')}"
+                   f"\tenv={c.get('env') or c.get('name')}")
+    return 0

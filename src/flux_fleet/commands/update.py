@@ -1,0 +1,84 @@
+"""``flux-fleet update`` and ``flux-fleet check-update``: move a fleet to a newer template."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from flux_fleet import lifecycle
+
+DIR_OPTION = click.option("--dir", "root", type=click.Path(path_type=Path, file_okay=False),
+                          default=Path("."), show_default=True,
+                          help="The fleet repository (holds .copier-answers.yml).")
+
+
+def echo_outcome(outcome: lifecycle.Outcome, title: str) -> None:
+    """The plan as the user reads it; shared by update, tenant and cluster commands."""
+    click.echo(title)
+    for line in outcome.plan.lines():
+        click.echo(line)
+    if outcome.backup is not None:
+        click.echo(f"backup of the edited files: {outcome.backup}")
+    if outcome.validation is not None:
+        n = len(outcome.validation.findings)
+        click.echo(f"validated: {n} finding(s), none failing" if n else "validated: clean")
+    if outcome.applied:
+        click.echo("review with `git diff`, then commit")
+
+
+@click.command()
+@click.option("--to", "ref", default=None, metavar="REF",
+              help="Template tag or commit to update to (default: the latest tag).")
+@click.option("--flux-version", default=None, metavar="vX.Y.Z",
+              help="Move the fleet to this Flux release (a stored answer is otherwise kept).")
+@click.option("--dry-run", is_flag=True, help="Show the files that would change; touch nothing.")
+@click.option("--trust", is_flag=True,
+              help="Allow the template's migrations (commands) to run; review them first.")
+@click.option("--no-validate", is_flag=True, help="Skip `flux-fleet validate` after updating.")
+@DIR_OPTION
+def update(ref: str | None, flux_version: str | None, dry_run: bool, trust: bool,
+           no_validate: bool, root: Path) -> int:
+    """Update the fleet to a newer template version with `copier update`, safely.
+
+    Refuses a dirty tree, fails (exit 1) when Copier leaves any conflict (markers, .rej files,
+    unmerged index entries) and lists the files, then validates the fleet.
+
+    \b
+    Example:
+      flux-fleet update --dry-run --dir fleet
+      flux-fleet update --to v1.2.0 --flux-version v2.9.5 --dir fleet
+    """
+    outcome = lifecycle.update(root, ref, flux_version, dry_run=dry_run, trust=trust,
+                               validate=not no_validate)
+    target = ref or "the latest template tag"
+    echo_outcome(outcome, f"{'would update' if dry_run else 'updated'} {root} to {target}:")
+    return 0
+
+
+@click.command("check-update")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for CI/bots).")
+@DIR_OPTION
+def check_update(as_json: bool, root: Path) -> int:
+    """Report newer template tags and the Flux release the latest one ships.
+
+    \b
+    Example:
+      flux-fleet check-update --json --dir fleet
+    """
+    info = lifecycle.check_update(root)
+    if as_json:
+        click.echo(json.dumps(info.as_dict(), indent=2))
+        return 0
+    if info.newer:
+        click.echo(f"template: {info.current} -> {info.latest} available "
+                   f"({', '.join(info.newer)}); run `flux-fleet update --dir {root}`")
+    else:
+        click.echo(f"template: {info.current} is the latest")
+    if info.flux_update:
+        click.echo(f"flux: {info.flux_version} -> {info.flux_latest} available; run "
+                   f"`flux-fleet update --flux-version {info.flux_latest} --dir {root}`")
+    else:
+        click.echo(f"flux: {info.flux_version} is current")
+    return 0

@@ -1,0 +1,161 @@
+"""The one Copier wrapper: copy, update and answers, with the traps Copier leaves open closed.
+
+Copier's ``update`` exits 0 when it leaves conflicts behind (inline markers, ``.rej`` files,
+unmerged index entries); ``find_conflicts`` looks for all three so no half-merged file goes
+unreported. Answer changes are passed as data (Copier's ``--data-file``), never by editing
+``.copier-answers.yml``: Copier diffs the old answers' render against the new one, and a
+hand-edited answers file silently breaks that diff.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable, Mapping
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flux_fleet import git
+from flux_fleet.errors import ToolError, UserError
+
+ANSWERS_FILE = ".copier-answers.yml"
+
+# Answers that Copier computes from the others (`when: false`); never passed back as data.
+COMPUTED = frozenset({"envs", "tenant_specs", "cluster_specs", "tenant_overlays"})
+
+_MARKER = re.compile(rb"^(<{7} |>{7} |={7}$)", re.MULTILINE)
+
+
+class CopierError(ToolError):
+    """Copier failed for a reason that is not the user's input (template broken, git failure)."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__("copier", ["copier", what], 1, detail)
+
+
+@dataclass(frozen=True)
+class Conflicts:
+    """Files an update left half-merged: inline markers, .rej files, unmerged index entries."""
+
+    markers: tuple[str, ...] = ()
+    rejects: tuple[str, ...] = ()
+    unmerged: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.markers or self.rejects or self.unmerged)
+
+    def files(self) -> list[str]:
+        """Every conflicted file once (a .rej names the file it belongs to)."""
+        rej = [r[: -len(".rej")] for r in self.rejects]
+        return sorted({*self.markers, *rej, *self.unmerged})
+
+    def lines(self) -> list[str]:
+        out = [f"{f}: conflict markers (<<<<<<< / >>>>>>>) left in the file" for f in self.markers]
+        out += [f"{r}: rejected hunk (Copier could not apply the template change)"
+                for r in self.rejects]
+        out += [f"{f}: unmerged in the git index" for f in self.unmerged
+                if f not in self.markers]
+        return out
+
+
+def read_answers(root: Path) -> dict[str, Any]:
+    """The fleet's ``.copier-answers.yml`` as a dict (UserError when missing or not a mapping)."""
+    path = root / ANSWERS_FILE
+    if not path.is_file():
+        raise UserError(f"{path}: no Copier answers file; {root} was not rendered by flux-fleet",
+                        hint=f"render a fleet with `flux-fleet new {root}`, or pass --dir FLEET")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise UserError(f"{where}: answers file is not valid YAML",
+                        hint=f"restore it with `git -C {root} checkout -- {ANSWERS_FILE}`") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{path}:1: answers file is not a mapping",
+                        hint=f"restore it with `git -C {root} checkout -- {ANSWERS_FILE}`")
+    return data
+
+
+def user_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers a user gave (no ``_commit``/``_src_path``, no computed values)."""
+    return {k: v for k, v in answers.items() if not k.startswith("_") and k not in COMPUTED}
+
+
+def _translate(exc: Exception, what: str) -> Exception:
+    """Copier's errors, shaped for the reader: bad answers are the user's, the rest a tool's."""
+    from copier.errors import UnsafeTemplateError, UserMessageError
+
+    text = str(exc).strip()
+    if isinstance(exc, UnsafeTemplateError):
+        return UserError(f"the template needs trust for {what}: {text.splitlines()[0]}",
+                         hint="review the template's _migrations/_tasks, then rerun with --trust")
+    if isinstance(exc, UserMessageError):
+        return UserError(f"copier {what}: {text.splitlines()[0] if text else type(exc).__name__}",
+                         hint="see the message above; `flux-fleet check-update` lists versions")
+    if isinstance(exc, ValueError) and "Validation error for question" in text:
+        first, *rest = text.splitlines()
+        return UserError(first.rstrip(":"), problems=rest,
+                         hint="fix the value and rerun; `flux-fleet new --help` lists the answers")
+    return CopierError(what, f"{type(exc).__name__}: {text}")
+
+
+def copy(src: str, dest: Path, data: Mapping[str, Any], vcs_ref: str | None = None,
+         *, unsafe: bool = False) -> None:
+    """``copier copy --defaults`` of ``src`` at ``vcs_ref`` into ``dest`` with ``data``."""
+    import copier
+
+    try:
+        with redirect_stdout(io.StringIO()):
+            copier.run_copy(src, dest, data=dict(data), vcs_ref=vcs_ref, defaults=True,
+                            overwrite=True, quiet=True, unsafe=unsafe)
+    except Exception as exc:  # copier raises many types; each becomes ours
+        raise _translate(exc, "copy") from exc
+
+
+def update(root: Path, data: Mapping[str, Any], vcs_ref: str | None,
+           *, unsafe: bool = False) -> Conflicts:
+    """``copier update --defaults --conflict inline`` with ``data``; returns what it left behind.
+
+    ``vcs_ref`` None means the template's latest tag; the fleet's own ``_commit`` keeps the
+    template version and only applies the changed answers (tenant/cluster add and remove).
+    """
+    import copier
+
+    try:
+        with redirect_stdout(io.StringIO()):
+            copier.run_update(root, data=dict(data), vcs_ref=vcs_ref, defaults=True,
+                              overwrite=True, quiet=True, conflict="inline", unsafe=unsafe)
+    except Exception as exc:
+        raise _translate(exc, "update") from exc
+    return find_conflicts(root)
+
+
+def find_conflicts(root: Path) -> Conflicts:
+    """Conflicts Copier may leave in a work tree that was clean before the update.
+
+    Paths are relative to the git work tree's top (as ``git status`` reports them).
+    """
+    top = git.toplevel(root) or root
+    status = git.status(root)
+    ignored = git.run(["status", "--porcelain", "--ignored", "--untracked-files=all"], root)
+    rej = {line[3:] for line in ignored.splitlines() if line.endswith(".rej")}
+    rej |= {p for p in status.untracked if p.endswith(".rej")}
+    candidates: Iterable[str] = {*status.changed, *status.untracked, *status.unmerged}
+    markers = [p for p in sorted(candidates)
+               if not p.endswith(".rej") and _has_markers(top / p)]
+    return Conflicts(markers=tuple(markers), rejects=tuple(sorted(rej)),
+                     unmerged=tuple(git.unmerged_paths(root)))
+
+
+def _has_markers(path: Path) -> bool:
+    try:
+        blob = path.read_bytes()
+    except (IsADirectoryError, FileNotFoundError, PermissionError):
+        return False
+    found = {m.group(1)[:1] for m in _MARKER.finditer(blob)}
+    return {b"<", b">"} <= found

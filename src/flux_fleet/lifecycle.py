@@ -1,0 +1,458 @@
+"""Day-2 operations on a rendered fleet: update the template, add and remove tenants and clusters.
+
+Every answer change goes through ``copier update`` with the new answers as data, never by editing
+``.copier-answers.yml``. Copier leaves three traps open, closed here:
+
+- it exits 0 with conflicts left behind: ``apply`` fails (exit 1) and names every file;
+- removing a tenant or cluster deletes its rendered files even where the user edited them:
+  ``plan`` renders the change in a throw-away clone first, compares each file it would delete
+  with what the template rendered, and refuses (or, with ``force``, backs those files up);
+- ``--defaults`` keeps a stored answer when the template default moved: a new Flux version is
+  only applied when asked for (``flux_version``).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flux_fleet import copier_run, git
+from flux_fleet.copier_run import ANSWERS_FILE, Conflicts
+from flux_fleet.errors import FindingsError, UserError
+
+_DESCRIBE = re.compile(r"^(?P<tag>.+?)-(?P<n>\d+)-g[0-9a-f]+$")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an operation would do to the fleet's files (repository-relative paths)."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    edited: tuple[str, ...] = ()  # deleted files whose content differs from the template's render
+    left: tuple[str, ...] = ()  # files the user added under a removed folder (Copier keeps them)
+    conflicts: Conflicts = field(default_factory=Conflicts)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.deleted)
+
+    def lines(self) -> list[str]:
+        out = [f"  added    {p}" for p in self.added]
+        out += [f"  changed  {p}" for p in self.changed]
+        out += [f"  deleted  {p}" + ("  (edited by you)" if p in self.edited else "")
+                for p in self.deleted]
+        out += [f"  kept     {p}  (not rendered by the template)" for p in self.left]
+        out += [f"  conflict {line}" for line in self.conflicts.lines()]
+        return out or ["  no file changes"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of an operation: its plan, where edited files were backed up, validation."""
+
+    plan: Plan
+    applied: bool
+    backup: Path | None = None
+    validation: Any = None  # flux_fleet.validate.ValidationResult, when it ran
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class Fleet:
+    """A rendered fleet repository and the template it came from (one per operation)."""
+
+    root: Path
+
+    @cached_property
+    def answers(self) -> dict[str, Any]:
+        return copier_run.read_answers(self.root)
+
+    @cached_property
+    def top(self) -> Path:
+        """The git work tree holding the fleet (the fleet may live in a subfolder)."""
+        top = git.toplevel(self.root)
+        if top is None:
+            raise UserError(f"{self.root}: not inside a git repository; Copier updates need one",
+                            hint=f"git -C {self.root} init && git -C {self.root} add -A && "
+                                 f"git -C {self.root} commit -m 'fleet'")
+        return top
+
+    @property
+    def subdir(self) -> Path:
+        return self.root.resolve().relative_to(self.top.resolve())
+
+    @property
+    def commit(self) -> str:
+        """The template version the fleet was last rendered from (``_commit``)."""
+        ref = self.answers.get("_commit")
+        if not ref:
+            raise UserError(f"{self.root / ANSWERS_FILE}: no _commit; the fleet was rendered "
+                            "from a template that is not a git repository, so it cannot be updated",
+                            hint="render it again with `flux-fleet new --template <tagged git "
+                                 "clone or URL>`")
+        return str(ref)
+
+    @property
+    def src(self) -> str:
+        """The template source (``_src_path``); must resolve from anywhere."""
+        src = str(self.answers.get("_src_path") or "")
+        if not src:
+            raise UserError(f"{self.root / ANSWERS_FILE}: no _src_path; Copier cannot find the "
+                            "template",
+                            hint="set _src_path to the template's git URL, commit, rerun")
+        if "://" in src or src.startswith(("gh:", "gl:", "git@")):
+            return src
+        path = Path(src).expanduser()
+        if not path.is_absolute():
+            raise UserError(
+                f"{self.root / ANSWERS_FILE}: _src_path '{src}' is relative and only resolves "
+                "from the directory it was typed in",
+                hint="set _src_path to an absolute path or the template's git URL, commit, rerun")
+        if not path.exists():
+            raise UserError(f"{self.root / ANSWERS_FILE}: template source {src} does not exist",
+                            hint="set _src_path to the template's git URL (or a tagged clone), "
+                                 "commit, rerun")
+        return src
+
+    def require_clean(self) -> None:
+        """Copier diffs against HEAD: uncommitted work would be mixed into the update."""
+        status = git.status(self.root)
+        if not status.clean:
+            paths = status.all_paths()
+            shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+            raise UserError(f"{self.root}: uncommitted changes ({shown}); refusing to touch a "
+                            "dirty tree", hint="commit or stash them, then rerun")
+
+    def user_answers(self) -> dict[str, Any]:
+        return copier_run.user_answers(self.answers)
+
+
+# --- planning -----------------------------------------------------------------------------
+
+def plan(fleet: Fleet, data: Mapping[str, Any], vcs_ref: str | None, *, unsafe: bool = False,
+         check_edits: bool = False) -> Plan:
+    """Run the update in a throw-away clone of the fleet and report what it changed.
+
+    With ``check_edits``, each deleted file is compared with the template's render of the
+    current answers, so deleting a file the user edited is never silent.
+    """
+    with tempfile.TemporaryDirectory(prefix="flux-fleet-plan-") as tmp:
+        clone = Path(tmp) / "fleet"
+        git.clone(fleet.top, clone)
+        root = clone / fleet.subdir
+        conflicts = copier_run.update(root, data, vcs_ref, unsafe=unsafe)
+        status = git.status(root)
+        prefix = f"{fleet.subdir.as_posix()}/" if str(fleet.subdir) != "." else ""
+        rel = _relative(prefix)
+        deleted = sorted(rel(p) for p in status.changed if not (clone / p).exists())
+        changed = sorted(rel(p) for p in status.changed if (clone / p).exists())
+        added = sorted(rel(p) for p in status.untracked if not p.endswith(".rej"))
+        edited: list[str] = []
+        left: list[str] = []
+        if check_edits and deleted:
+            pristine = Path(tmp) / "pristine"
+            copier_run.copy(fleet.src, pristine, fleet.user_answers(), fleet.commit,
+                            unsafe=unsafe)
+            edited = [p for p in deleted
+                      if not _same(fleet.root / p, pristine / p)]
+            gone_dirs = {str(Path(p).parent) for p in deleted}
+            left = sorted(p for p in git.tracked_files(root)
+                          if str(Path(p).parent) in gone_dirs and (root / p).exists()
+                          and not (pristine / p).exists())
+    conflicts = Conflicts(
+        markers=tuple(rel(p) for p in conflicts.markers),
+        rejects=tuple(rel(p) for p in conflicts.rejects),
+        unmerged=tuple(rel(p) for p in conflicts.unmerged),
+    )
+    return Plan(tuple(added), tuple(changed), tuple(deleted), tuple(edited), tuple(left),
+                conflicts)
+
+
+def _relative(prefix: str):  # type: ignore[no-untyped-def]
+    def rel(path: str) -> str:
+        return path[len(prefix):] if prefix and path.startswith(prefix) else path
+    return rel
+
+
+def _same(a: Path, b: Path) -> bool:
+    return a.is_file() and b.is_file() and a.read_bytes() == b.read_bytes()
+
+
+def backup(fleet: Fleet, files: Sequence[str], label: str) -> Path:
+    """Copy ``files`` under the repository's git dir (kept out of the tree, never committed)."""
+    git_dir = Path(git.run(["rev-parse", "--absolute-git-dir"], fleet.root).strip())
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    dest = git_dir / "flux-fleet-backup" / f"{stamp}-{label}"
+    for rel in files:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(fleet.root / rel, target)
+    return dest
+
+
+# --- applying -----------------------------------------------------------------------------
+
+def _apply(fleet: Fleet, data: Mapping[str, Any], vcs_ref: str | None, *, unsafe: bool) -> None:
+    conflicts = copier_run.update(fleet.root, data, vcs_ref, unsafe=unsafe)
+    if conflicts:
+        raise FindingsError(
+            f"the update left {len(conflicts.files())} conflicted file(s): "
+            + "; ".join(conflicts.lines())
+            + f". Resolve them in {fleet.root}, `git add` them, then run `flux-fleet validate`",
+        )
+
+
+def _validate(fleet: Fleet) -> Any:
+    """Run the validator over the updated fleet; FindingsError when it fails."""
+    from flux_fleet import validate
+
+    result = validate.validate(fleet.root)
+    if result.failed:
+        errors = [f for f in result.findings if f.severity.value == "error"]
+        head = "; ".join(f"{f.file}:{f.line} {f.rule} {f.message}" for f in errors[:5])
+        raise FindingsError(f"the fleet no longer validates ({len(errors)} error(s)): {head}",
+                            hint=f"run `flux-fleet validate {fleet.root}` for every finding")
+    return result
+
+
+def change_answers(fleet: Fleet, data: Mapping[str, Any], label: str, *, force: bool = False,
+                   dry_run: bool = False, validate: bool = True) -> Outcome:
+    """Apply new answers at the fleet's current template version, safely.
+
+    ``label`` reads as ``tenant-remove-NAME``: it names the backup folder and the operation.
+    """
+    fleet.require_clean()
+    vcs_ref = fleet.commit
+    fleet.src  # noqa: B018 - fail early on an unreachable template source
+    planned = plan(fleet, data, vcs_ref, check_edits=True)
+    if dry_run:
+        return Outcome(planned, applied=False)
+    if planned.edited and not force:
+        raise UserError(
+            f"{label.replace('-', ' ', 2)} would delete {len(planned.edited)} file(s) you "
+            "edited: "
+            + ", ".join(planned.edited),
+            hint="keep your changes elsewhere first, or rerun with --force (edited files are "
+                 "backed up under .git/flux-fleet-backup/)")
+    saved = backup(fleet, planned.edited, label) if planned.edited else None
+    _apply(fleet, data, vcs_ref, unsafe=False)
+    result = _validate(fleet) if validate else None
+    return Outcome(planned, applied=True, backup=saved, validation=result)
+
+
+def update(root: Path, to: str | None = None, flux_version: str | None = None, *,
+           dry_run: bool = False, trust: bool = False, validate: bool = True) -> Outcome:
+    """Move the fleet to template ``to`` (default: latest tag), optionally to a Flux release."""
+    fleet = Fleet(root)
+    fleet.require_clean()
+    fleet.commit  # noqa: B018 - a fleet without _commit cannot be updated
+    fleet.src  # noqa: B018
+    data: dict[str, Any] = {}
+    if flux_version is not None:
+        if not re.match(r"^v2\.\d+\.\d+$", flux_version):
+            raise UserError(f"--flux-version '{flux_version}': not a Flux v2 release",
+                            hint="pass a version like v2.9.4")
+        data["flux_version"] = flux_version
+    if dry_run:
+        return Outcome(plan(fleet, data, to, unsafe=trust), applied=False)
+    _apply(fleet, data, to, unsafe=trust)
+    status = git.status(fleet.root)
+    changes = Plan(added=tuple(status.untracked), changed=tuple(status.changed))
+    result = _validate(fleet) if validate else None
+    return Outcome(changes, applied=True, validation=result)
+
+
+# --- tenants and clusters -----------------------------------------------------------------
+
+def tenants(root: Path) -> list[dict[str, Any]]:
+    return list(Fleet(root).answers.get("tenants") or [])
+
+
+def clusters(root: Path) -> list[dict[str, Any]]:
+    return list(Fleet(root).answers.get("clusters") or [])
+
+
+def _envs(cluster_list: Sequence[Mapping[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(str(c.get("env") or c.get("name")) for c in cluster_list))
+
+
+@dataclass(frozen=True)
+class TenantSpec:
+    """A tenant as ``tenant add`` takes it; ``entry`` fills defaults as the template does."""
+
+    name: str
+    repo_url: str
+    namespaces: tuple[str, ...] = ()
+    branch: str = "main"
+    paths: Mapping[str, str] = field(default_factory=dict)
+    role: str = "admin"
+    clusters: tuple[str, ...] = ()
+
+    def entry(self, cluster_list: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        names = [str(c.get("name")) for c in cluster_list]
+        unknown = [c for c in self.clusters if c not in names]
+        if unknown:
+            raise UserError(f"--clusters: unknown cluster(s) {', '.join(unknown)}",
+                            hint=f"use some of: {', '.join(names)}")
+        envs = _envs(cluster_list)
+        extra = sorted(set(self.paths) - set(envs))
+        if extra:
+            raise UserError(f"--path: unknown environment(s) {', '.join(extra)}",
+                            hint=f"use ENV=PATH with ENV one of: {', '.join(envs)}")
+        return {
+            "branch": self.branch,
+            "clusters": list(self.clusters or names),
+            "name": self.name,
+            "namespaces": list(self.namespaces or (self.name,)),
+            "paths": {env: self.paths.get(env, f"./{env}") for env in envs},
+            "repo_url": self.repo_url,
+            "role": self.role,
+        }
+
+
+def add_tenant(root: Path, spec: TenantSpec, *, dry_run: bool = False,
+               validate: bool = True) -> Outcome:
+    fleet = Fleet(root)
+    current = list(fleet.answers.get("tenants") or [])
+    if any(t.get("name") == spec.name for t in current):
+        raise UserError(f"tenant '{spec.name}' already exists in {fleet.root / ANSWERS_FILE}",
+                        hint=f"pick another name, or `flux-fleet tenant remove {spec.name}` first")
+    entry = spec.entry(list(fleet.answers.get("clusters") or []))
+    return change_answers(fleet, {"tenants": [*current, entry]}, f"tenant-add-{spec.name}",
+                          dry_run=dry_run, validate=validate)
+
+
+def remove_tenant(root: Path, name: str, *, force: bool = False, dry_run: bool = False,
+                  validate: bool = True) -> Outcome:
+    fleet = Fleet(root)
+    current = list(fleet.answers.get("tenants") or [])
+    kept = [t for t in current if t.get("name") != name]
+    if len(kept) == len(current):
+        names = ", ".join(str(t.get("name")) for t in current) or "none"
+        raise UserError(f"no tenant '{name}' in {fleet.root / ANSWERS_FILE}",
+                        hint=f"`flux-fleet tenant list` shows them (now: {names})")
+    return change_answers(fleet, {"tenants": kept}, f"tenant-remove-{name}", force=force,
+                          dry_run=dry_run, validate=validate)
+
+
+def add_cluster(root: Path, name: str, context: str, env: str | None = None, *,
+                dry_run: bool = False, validate: bool = True) -> Outcome:
+    fleet = Fleet(root)
+    current = list(fleet.answers.get("clusters") or [])
+    if any(c.get("name") == name for c in current):
+        raise UserError(f"cluster '{name}' already exists in {fleet.root / ANSWERS_FILE}",
+                        hint=f"pick another name, or `flux-fleet cluster remove {name}` first")
+    entry = {"context": context, "env": env or name, "name": name}
+    return change_answers(fleet, {"clusters": [*current, entry]}, f"cluster-add-{name}",
+                          dry_run=dry_run, validate=validate)
+
+
+def remove_cluster(root: Path, name: str, *, force: bool = False, dry_run: bool = False,
+                   validate: bool = True) -> Outcome:
+    fleet = Fleet(root)
+    current = list(fleet.answers.get("clusters") or [])
+    kept = [c for c in current if c.get("name") != name]
+    if len(kept) == len(current):
+        names = ", ".join(str(c.get("name")) for c in current) or "none"
+        raise UserError(f"no cluster '{name}' in {fleet.root / ANSWERS_FILE}",
+                        hint=f"`flux-fleet cluster list` shows them (now: {names})")
+    if not kept:
+        raise UserError(f"cluster '{name}' is the fleet's last cluster",
+                        hint="add its replacement first: "
+                             "`flux-fleet cluster add NAME --context CTX`")
+    data: dict[str, Any] = {"clusters": kept}
+    tenant_list = list(fleet.answers.get("tenants") or [])
+    if any(name in (t.get("clusters") or []) for t in tenant_list):
+        data["tenants"] = _without_cluster(tenant_list, name, kept)
+    return change_answers(fleet, data, f"cluster-remove-{name}", force=force, dry_run=dry_run,
+                          validate=validate)
+
+
+def _without_cluster(tenant_list: list[dict[str, Any]], name: str,
+                     kept: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tenants with ``name`` dropped from their clusters (and paths of vanished environments)."""
+    envs = set(_envs(kept))
+    out = []
+    for t in tenant_list:
+        t = dict(t)
+        on = list(t.get("clusters") or [])
+        if name in on:
+            on.remove(name)
+            if not on:
+                raise UserError(f"tenant '{t.get('name')}' runs only on cluster '{name}'",
+                                hint=f"`flux-fleet tenant remove {t.get('name')}` first, or add "
+                                     "it to another cluster")
+            t["clusters"] = on
+        if isinstance(t.get("paths"), dict):
+            t["paths"] = {k: v for k, v in t["paths"].items() if k in envs}
+        out.append(t)
+    return out
+
+
+# --- check-update -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UpdateInfo:
+    """What a fleet could move to: newer template tags and the Flux release they ship."""
+
+    current: str
+    latest: str
+    newer: tuple[str, ...]
+    flux_version: str
+    flux_latest: str
+
+    @property
+    def template_update(self) -> bool:
+        return bool(self.newer)
+
+    @property
+    def flux_update(self) -> bool:
+        return bool(self.flux_latest) and _semver(self.flux_latest) > _semver(self.flux_version)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"template": {"current": self.current, "latest": self.latest,
+                             "newer": list(self.newer), "update": self.template_update},
+                "flux": {"current": self.flux_version, "latest": self.flux_latest,
+                         "update": self.flux_update}}
+
+
+def _semver(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", v)[:3])
+
+
+def base_tag(commit: str) -> str:
+    """``v1.2.0-3-gabc123`` (git describe) -> ``v1.2.0``."""
+    m = _DESCRIBE.match(commit)
+    return m.group("tag") if m else commit
+
+
+def check_update(root: Path) -> UpdateInfo:
+    fleet = Fleet(root)
+    current = fleet.commit
+    src = fleet.src
+    tags = git.remote_tags(src)
+    mine = git.version_key(base_tag(current)) or (0, 0, 0)
+    newer = tuple(t for t in tags if (git.version_key(t) or (0, 0, 0)) > mine)
+    latest = tags[-1] if tags else base_tag(current)
+    flux_latest = ""
+    if tags:
+        with tempfile.TemporaryDirectory(prefix="flux-fleet-check-") as tmp:
+            text = git.show_at(src, latest, "copier.yml", Path(tmp))
+        config = yaml.safe_load(text) or {}
+        question = config.get("flux_version") if isinstance(config, dict) else None
+        if isinstance(question, dict):
+            flux_latest = str(question.get("default") or "")
+    return UpdateInfo(current=current, latest=latest, newer=newer,
+                      flux_version=str(fleet.answers.get("flux_version") or ""),
+                      flux_latest=flux_latest)

@@ -1,0 +1,582 @@
+"""Load every YAML document of a repository once, with file:line:col for every key.
+
+Speed is the point: validation must keep up with bare libyaml parsing. So the loader runs
+libyaml's event parser (PyYAML's ``CParser``) and builds plain Python data itself in one
+iterative pass that also records positions, finds duplicate keys and bounds aliases and depth
+(a "billion laughs" file or 100k nested brackets cost a finding, not a hang or a segfault:
+PyYAML's recursive composer crashes on very deep nesting). The round-trip (ruamel) loader is
+ten times slower and is only used where comments must survive.
+
+Scalars resolve as YAML 1.1 ``safe_load`` does (what Kubernetes' Go YAML also does for
+``yes``/``on``/``0x10``), except timestamps and ``!!binary``, which stay strings: Kubernetes
+turns YAML into JSON, where a timestamp is a string.
+
+Problems in files are findings (FF1xx), never exceptions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
+
+from flux_fleet.model import Document, Finding, Severity
+from flux_fleet.rules import Rule
+
+try:  # libyaml is what makes this fast; the pure-Python parser is the fallback.
+    from yaml import CSafeLoader as _Parser
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Parser  # type: ignore[assignment]
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        code="FF101",
+        name="yaml-syntax-error",
+        severity=Severity.ERROR,
+        summary="The file is not valid YAML",
+        why="Flux and kubectl refuse the whole file, so nothing in it is applied. A tab used "
+        "for indentation is the most common cause: YAML allows only spaces there.",
+        fix="Fix the YAML at the reported line (indent with spaces, close quotes and brackets)",
+        bad="metadata:\n\tname: app   # a tab\n",
+        good="metadata:\n  name: app\n",
+    ),
+    Rule(
+        code="FF102",
+        name="duplicate-key",
+        severity=Severity.ERROR,
+        summary="A mapping has the same key twice",
+        why="Go YAML (kubectl, Flux) rejects duplicate keys, while many editors and Python "
+        "loaders silently keep the last one: the file looks fine locally and fails to apply.",
+        fix="Remove or merge one of the two keys",
+        bad="metadata:\n  name: app\n  name: app2\n",
+        good="metadata:\n  name: app2\n",
+    ),
+    Rule(
+        code="FF103",
+        name="not-utf8-text",
+        severity=Severity.ERROR,
+        summary="The file is binary or not valid UTF-8",
+        why="Kubernetes manifests must be UTF-8 text; a binary or mis-encoded .yaml file "
+        "cannot be applied and is usually committed by mistake.",
+        fix="Re-save the file as UTF-8, or remove it / rename it so it is not a .yaml file",
+        bad="name: caf\\xe9   # Latin-1 byte\n",
+        good="name: café   # UTF-8\n",
+    ),
+    Rule(
+        code="FF104",
+        name="conflict-marker",
+        severity=Severity.ERROR,
+        summary="The file contains git conflict markers",
+        why="A merge or `copier update` left a conflict unresolved (copier exits 0 even then); "
+        "the file is not valid YAML and would break reconciliation.",
+        fix="Resolve the conflict: keep the wanted side, delete the <<<<<<< ======= >>>>>>> lines",
+        bad="<<<<<<< before updating\nreplicas: 1\n=======\nreplicas: 2\n>>>>>>> after updating\n",
+        good="replicas: 2\n",
+    ),
+    Rule(
+        code="FF105",
+        name="file-too-large",
+        severity=Severity.ERROR,
+        summary="The file is larger than the loader's size limit",
+        why="A multi-megabyte manifest is almost always generated output or data committed by "
+        "mistake, and it would slow every validation run; it is not read.",
+        fix="Split or remove the file, or raise the limit if it is really meant to be there",
+    ),
+    Rule(
+        code="FF106",
+        name="yaml-resource-limit",
+        severity=Severity.ERROR,
+        summary="The YAML expands too much through aliases or is nested too deeply",
+        why="Alias bombs (\"billion laughs\") and pathological nesting exhaust memory in "
+        "every tool that reads the file, including the Kubernetes API server, which rejects it.",
+        fix="Write the data out without chains of nested aliases, and flatten the nesting",
+        bad='a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]\n'
+        "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n",
+        good="a: [x, x, x]\n",
+    ),
+    Rule(
+        code="FF107",
+        name="symlink-outside-repository",
+        severity=Severity.WARNING,
+        summary="A symlinked YAML file points outside the repository; it was not read",
+        why="Flux only sees the repository's own content (the source artifact does not follow "
+        "links out of it), so the linked file would not be applied, and validation must not "
+        "read files outside the repository.",
+        fix="Copy the file into the repository, or remove the link",
+    ),
+)
+
+_R = {rule.code: rule for rule in RULES}
+
+YAML_SUFFIXES = (".yaml", ".yml")
+_CONFLICT = re.compile(rb"^(?:<{7}(?: |\r?$)|={7}\r?$|>{7}(?: |\r?$))", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """Bounds that keep hostile or accidental input from hanging a run."""
+
+    max_file_bytes: int = 5 * 1024 * 1024
+    max_depth: int = 256  # Kubernetes objects rarely exceed 20; recursive walkers need headroom
+    max_alias_nodes: int = 100_000  # values copied in through aliases, per document
+
+
+DEFAULT_LIMITS = LoadLimits()
+
+
+@dataclass
+class LoadResult:
+    documents: list[Document]
+    findings: list[Finding]
+    files: int = 0
+    bytes: int = 0
+    paths: list[str] = field(default_factory=list)  # the files that were read
+
+
+# --- scalar resolution (YAML 1.1, as safe_load) -------------------------------------------
+
+_WORDS: dict[str, Any] = {
+    "": None, "~": None, "null": None, "Null": None, "NULL": None,
+    **{w: True for w in ("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON")},
+    **{w: False for w in ("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF")},
+}
+_INT = re.compile(
+    r"[-+]?(?:0b[0-1_]+|0[0-7_]+|(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+|[1-9][0-9_]*(?::[0-5]?[0-9])+)$"
+)
+_FLOAT = re.compile(
+    r"(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+    r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_NUMERIC_START = frozenset("-+0123456789.")
+_MERGE = object()  # marker: the plain key "<<"
+
+
+def _sexagesimal(text: str, cast: type) -> Any:
+    sign = -1 if text[0] == "-" else 1
+    total = cast(0)
+    for part in text.lstrip("+-").split(":"):
+        total = total * 60 + cast(part)
+    return sign * total
+
+
+def _to_int(text: str) -> int:
+    t = text.replace("_", "")
+    sign = -1 if t[0] == "-" else 1
+    body = t.lstrip("+-")
+    if ":" in body:
+        return _sexagesimal(t, int)
+    if body.startswith("0b"):
+        return sign * int(body[2:], 2)
+    if body.startswith("0x"):
+        return sign * int(body[2:], 16)
+    if len(body) > 1 and body[0] == "0":
+        return sign * int(body, 8)
+    return sign * int(body)
+
+
+def _to_float(text: str) -> float:
+    t = text.replace("_", "").lower()
+    if t.endswith(".inf"):
+        return float("-inf") if t[0] == "-" else float("inf")
+    if t == ".nan":
+        return float("nan")
+    if ":" in t:
+        return _sexagesimal(t, float)
+    return float(t)
+
+
+def _plain(value: str) -> Any:
+    """Resolve an untagged plain scalar the way YAML 1.1 safe_load does (timestamps stay str)."""
+    if value in _WORDS:
+        return _WORDS[value]
+    if value[0] in _NUMERIC_START:
+        if _INT.match(value):
+            return _to_int(value)
+        if _FLOAT.match(value):
+            return _to_float(value)
+    return value
+
+
+def _tagged(value: str, tag: str) -> Any:
+    """Explicitly tagged scalars; unknown or non-JSON tags keep the text (never fail)."""
+    try:
+        if tag.endswith(":int"):
+            return _to_int(value)
+        if tag.endswith(":float"):
+            return _to_float(value)
+        if tag.endswith(":bool"):
+            return bool(_WORDS.get(value, value))
+        if tag.endswith(":null"):
+            return None
+    except (ValueError, IndexError):
+        return value
+    return value
+
+
+def _scalar(ev: ScalarEvent) -> Any:
+    tag = ev.tag
+    if tag is None or tag == "!":
+        if ev.implicit[0]:
+            if ev.value == "<<":
+                return _MERGE
+            return _plain(ev.value)
+        return ev.value
+    return _tagged(ev.value, tag)
+
+
+# --- the builder --------------------------------------------------------------------------
+
+
+class _Abort(Exception):
+    """Stop reading this file: the finding says why."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.message)
+        self.finding = finding
+
+
+class _Frame:
+    """One open mapping or sequence while building a document."""
+
+    __slots__ = ("anchor", "is_map", "key", "key_pos", "merges", "path", "size", "value")
+
+    def __init__(self, value: Any, is_map: bool, path: tuple | None, anchor: str | None) -> None:
+        self.value = value
+        self.is_map = is_map
+        self.path = path  # None inside a complex key: no positions are recorded there
+        self.anchor = anchor
+        self.key: Any = _UNSET
+        self.key_pos: tuple[int, int] = (0, 0)
+        self.merges: list[Any] = []
+        self.size = 1
+
+
+_UNSET = object()
+
+
+def _hashable(key: Any) -> Any:
+    if isinstance(key, (dict, list)):
+        return str(key)
+    return key
+
+
+def _merge(mapping: dict, merges: list[Any]) -> dict:
+    """Apply ``<<`` merge keys: explicit keys win, earlier merge sources win over later."""
+    sources: list[dict] = []
+    for value in merges:
+        if isinstance(value, dict):
+            sources.append(value)
+        elif isinstance(value, list):
+            sources.extend(v for v in value if isinstance(v, dict))
+    merged: dict = {}
+    for src in reversed(sources):
+        merged.update(src)
+    merged.update(mapping)
+    return merged
+
+
+def load_text(
+    text: str | bytes, file: str, limits: LoadLimits = DEFAULT_LIMITS
+) -> tuple[list[Document], list[Finding]]:
+    """Every non-empty document of one file, with positions; problems become findings."""
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    if len(raw) > limits.max_file_bytes:
+        return [], [_R["FF105"].at_file(file, message=f"File is {len(raw):,} bytes, over the "
+                                        f"{limits.max_file_bytes:,}-byte limit")]
+    problem = _text_problem(raw, file)
+    if problem is not None:
+        return [], [problem]
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    return _build(raw, file, limits)
+
+
+def _text_problem(raw: bytes, file: str) -> Finding | None:
+    """Binary content, bad UTF-8 and conflict markers are checked before parsing."""
+    if b"\x00" in raw:
+        line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
+        return _R["FF103"].at_file(file, line, message="Binary file (contains NUL bytes)")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        return _R["FF103"].at_file(
+            file, line, column, message=f"Invalid UTF-8 byte 0x{raw[err.start]:02x}")
+    if b"<<<<<<<" in raw or b">>>>>>>" in raw or b"=======" in raw:
+        match = _CONFLICT.search(raw)
+        if match is not None:
+            line = raw.count(b"\n", 0, match.start()) + 1
+            marker = match.group(0).strip().decode()
+            return _R["FF104"].at_file(file, line, message=f"Git conflict marker {marker!r}")
+    return None
+
+
+def _syntax_finding(err: yaml.YAMLError, file: str) -> Finding:
+    mark = getattr(err, "problem_mark", None)
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = getattr(err, "problem", None) or str(err)
+    context = getattr(err, "context", None)
+    message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
+    hint = None
+    if "\\t" in problem or "tab" in problem:
+        hint = "Indent with spaces: YAML does not allow tabs for indentation"
+    return _R["FF101"].at_file(file, line, column, message=message, hint=hint)
+
+
+def _build(raw: bytes, file: str, limits: LoadLimits) -> tuple[list[Document], list[Finding]]:
+    documents: list[Document] = []
+    findings: list[Finding] = []
+    parser = _Parser(raw)
+    get_event = parser.get_event
+    check_event = parser.check_event
+    index = -1
+    stack: list[_Frame] = []
+    anchors: dict[str, tuple[Any, int]] = {}
+    positions: dict[tuple, tuple[int, int]] = {}
+    root: Any = None
+    root_pos = (1, 1)
+    alias_nodes = 0
+    max_depth = limits.max_depth
+    try:
+        while check_event():
+            ev = get_event()
+            kind = type(ev)
+            if kind is ScalarEvent or kind is AliasEvent:
+                mark = ev.start_mark
+                pos = (mark.line + 1, mark.column + 1)
+                if kind is ScalarEvent:
+                    value = _scalar(ev)
+                    size = 1
+                    if ev.anchor is not None:
+                        anchors[ev.anchor] = (value, 1)
+                else:
+                    if ev.anchor not in anchors:
+                        raise _Abort(_R["FF101"].at_file(
+                            file, *pos, message=f"YAML syntax error: unknown alias *{ev.anchor}"))
+                    value, size = anchors[ev.anchor]
+                    alias_nodes += size
+                    if alias_nodes > limits.max_alias_nodes:
+                        raise _Abort(_R["FF106"].at_file(
+                            file, *pos, message=f"Aliases expand to more than "
+                            f"{limits.max_alias_nodes:,} values (alias bomb?)"))
+                if not stack:
+                    root, root_pos = value, pos
+                    continue
+                frame = stack[-1]
+                frame.size += size
+                if frame.is_map:
+                    if frame.key is _UNSET:
+                        frame.key = _hashable(value)
+                        frame.key_pos = pos
+                        continue
+                    _set(frame, value, positions, findings, file)
+                else:
+                    if frame.path is not None:
+                        positions[(*frame.path, len(frame.value))] = pos
+                    frame.value.append(value)
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                if len(stack) >= max_depth:
+                    mark = ev.start_mark
+                    raise _Abort(_R["FF106"].at_file(
+                        file, mark.line + 1, mark.column + 1,
+                        message=f"Nesting deeper than {max_depth} levels"))
+                mark = ev.start_mark
+                pos = (mark.line + 1, mark.column + 1)
+                path: tuple | None
+                if not stack:
+                    path, root_pos = (), pos
+                else:
+                    parent = stack[-1]
+                    if parent.path is None:
+                        path = None
+                    elif parent.is_map:
+                        if parent.key is _UNSET:
+                            path = None  # a complex key
+                        else:
+                            path = (*parent.path, parent.key)
+                            positions[path] = parent.key_pos
+                    else:
+                        path = (*parent.path, len(parent.value))
+                        positions[path] = pos
+                is_map = kind is MappingStartEvent
+                stack.append(_Frame({} if is_map else [], is_map, path, ev.anchor))
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                frame = stack.pop()
+                value = frame.value
+                if frame.merges:
+                    value = _merge(value, frame.merges)
+                if frame.anchor is not None:
+                    anchors[frame.anchor] = (value, frame.size)
+                if not stack:
+                    root = value
+                    continue
+                parent = stack[-1]
+                parent.size += frame.size
+                if parent.is_map:
+                    if parent.key is _UNSET:
+                        parent.key = _hashable(value)
+                        parent.key_pos = root_pos
+                        continue
+                    _set(parent, value, positions, findings, file)
+                else:
+                    parent.value.append(value)
+            elif kind is DocumentStartEvent:
+                index += 1
+                anchors = {}
+                positions = {}
+                root = None
+                alias_nodes = 0
+            elif kind is DocumentEndEvent and root is not None:
+                positions[()] = root_pos
+                documents.append(Document(file, index, *root_pos, root, positions))
+    except yaml.YAMLError as err:
+        findings.append(_syntax_finding(err, file))
+    except _Abort as stop:
+        findings.append(stop.finding)
+    except RecursionError:  # pragma: no cover - the builder is iterative; belt and braces
+        findings.append(_R["FF106"].at_file(file, message="Nesting too deep to read"))
+    finally:
+        parser.dispose()
+    return documents, findings
+
+
+def _set(frame: _Frame, value: Any, positions: dict, findings: list[Finding], file: str) -> None:
+    key = frame.key
+    frame.key = _UNSET
+    if key is _MERGE:
+        frame.merges.append(value)
+        return
+    mapping = frame.value
+    if key in mapping:
+        line, col = frame.key_pos
+        findings.append(_R["FF102"].at_file(
+            file, line, col, message=f"Duplicate key {key!r} (Go YAML and kubectl reject it)"))
+    mapping[key] = value
+    if frame.path is not None:
+        positions[(*frame.path, key)] = frame.key_pos
+
+
+# --- the repository -----------------------------------------------------------------------
+
+
+def _is_yaml(name: str) -> bool:
+    return name.endswith(YAML_SUFFIXES)
+
+
+def _git_files(root: Path) -> list[str] | None:
+    """Files git would consider (tracked + untracked, not ignored), or None outside a work tree."""
+    try:
+        inside = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--is-inside-work-tree"],
+            capture_output=True, text=True, check=False)
+        if inside.returncode != 0 or inside.stdout.strip() != "true":
+            return None
+        out = subprocess.run(
+            ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
+             "--exclude-standard"], capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    names = {p.decode("utf-8", "surrogateescape") for p in out.stdout.split(b"\0") if p}
+    return [n for n in names if _is_yaml(n)]
+
+
+def _walk_files(root: Path) -> list[str]:
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):  # never follows directory links
+        dirnames[:] = [d for d in dirnames if d not in (".git", ".hg", ".svn")]
+        rel = Path(dirpath).relative_to(root)
+        out.extend((rel / f).as_posix() for f in filenames if _is_yaml(f))
+    return out
+
+
+def _inside(root: Path, rel: str) -> bool:
+    """False when ``rel`` (or a link on its way) resolves outside ``root``."""
+    try:
+        (root / rel).resolve().relative_to(root.resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def _discover(root: Path) -> tuple[list[str], list[str]]:
+    names = _git_files(root)
+    if names is None:
+        names = _walk_files(root)
+    keep: list[str] = []
+    outside: list[str] = []
+    for name in names:
+        path = root / name
+        if not (path.is_file() or path.is_symlink()):
+            continue  # tracked but deleted, or a directory named *.yaml
+        if _inside(root, name):
+            if path.is_file():
+                keep.append(name)
+        else:
+            outside.append(name)
+    return sorted(keep), sorted(outside)
+
+
+def discover(root: Path) -> list[str]:
+    """Repository-relative POSIX paths of the YAML files to validate, sorted.
+
+    Honours .gitignore when ``root`` is in a git work tree; never returns a file whose path
+    resolves outside ``root`` (symlinks out of the repository are not read).
+    """
+    return _discover(Path(root))[0]
+
+
+def load_tree(
+    root: Path, files: Iterable[str] | None = None, limits: LoadLimits = DEFAULT_LIMITS
+) -> LoadResult:
+    """Read and parse every YAML file of the repository exactly once."""
+    root = Path(root)
+    findings: list[Finding] = []
+    if files is None:
+        names, outside = _discover(root)
+    else:
+        names, outside = [], []
+        for name in files:
+            (names if _inside(root, name) else outside).append(name)
+    findings.extend(
+        _R["FF107"].at_file(name, message=f"Symlink points outside the repository: "
+                            f"{os.readlink(root / name) if (root / name).is_symlink() else name}")
+        for name in outside)
+    documents: list[Document] = []
+    total = 0
+    read: list[str] = []
+    for name in names:
+        path = root / name
+        try:
+            size = path.stat().st_size
+            if size > limits.max_file_bytes:
+                findings.append(_R["FF105"].at_file(
+                    name, message=f"File is {size:,} bytes, over the "
+                    f"{limits.max_file_bytes:,}-byte limit"))
+                continue
+            raw = path.read_bytes()
+        except OSError as err:
+            findings.append(_R["FF103"].at_file(name, message=f"Cannot read file: {err.strerror}"))
+            continue
+        total += len(raw)
+        read.append(name)
+        docs, problems = load_text(raw, name, limits)
+        documents.extend(docs)
+        findings.extend(problems)
+    return LoadResult(documents, findings, files=len(read), bytes=total, paths=read)

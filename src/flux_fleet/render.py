@@ -1,0 +1,221 @@
+"""Copier plumbing: resolve answers as Copier would, pre-validate them, and run ``copier copy``.
+
+The defaults come from copier.yml itself (one source of truth): each question's Jinja default is
+rendered in question order with the answers before it, exactly as Copier does, so the Python
+pre-validation sees the same answers Copier will.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import FileSystemLoader, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from flux_fleet import __version__, answers, resources
+from flux_fleet.errors import ToolError, UserError
+
+_TRUE = {"y", "yes", "t", "true", "on", "1"}
+_FALSE = {"n", "no", "f", "false", "off", "0", "", "null", "~", "none"}
+
+
+def cast_bool(value: Any) -> bool:
+    """Copier's bool parsing: YAML-ish words, numbers, else Python truthiness."""
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        try:
+            return float(low) != 0
+        except ValueError:
+            return bool(value)
+    return bool(value)
+
+
+def parse_data_args(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``--data K=V`` pairs; values stay strings (each question's type parses them, as copier)."""
+    data: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--data '{item}': expected KEY=VALUE",
+                            hint="e.g. --data fleet_name=prod")
+        data[key.strip()] = value
+    return data
+
+
+def load_data_file(path: Path) -> dict[str, Any]:
+    """A ``--data-file`` YAML mapping of answers."""
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise UserError(f"--data-file {path}: cannot read it ({err.strerror})") from err
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise UserError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from err
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise UserError(f"{path}: must be a YAML mapping of answers (key: value)")
+    return loaded
+
+
+@dataclass(frozen=True)
+class Questionnaire:
+    """copier.yml of a template on disk: its questions, and how Copier would answer them."""
+
+    root: Path
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        return yaml.safe_load((self.root / "copier.yml").read_text(encoding="utf-8")) or {}
+
+    @cached_property
+    def questions(self) -> dict[str, dict[str, Any]]:
+        return {k: (v if isinstance(v, dict) else {"default": v})
+                for k, v in self.config.items() if not k.startswith("_")}
+
+    @cached_property
+    def env(self) -> SandboxedEnvironment:
+        envops = dict(self.config.get("_envops") or {})
+        return SandboxedEnvironment(
+            loader=FileSystemLoader(str(self.root)),
+            extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"],
+            **envops,
+        )
+
+    def _render(self, value: Any, context: Mapping[str, Any]) -> Any:
+        if isinstance(value, str):
+            return self.env.from_string(value).render(**context)
+        if isinstance(value, list):
+            return [self._render(v, context) for v in value]
+        return value
+
+    def _cast(self, question: Mapping[str, Any], value: Any) -> Any:
+        implicit = "str" if isinstance(question.get("default"), str) else "yaml"
+        kind = question.get("type", implicit)
+        if kind == "bool":
+            return cast_bool(value)
+        if kind in ("yaml", "json") and isinstance(value, str):
+            try:
+                return yaml.safe_load(value) if kind == "yaml" else json.loads(value)
+            except (yaml.YAMLError, ValueError) as err:
+                raise ValueError(f"not valid {kind.upper()}: {err}") from err
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "str" and value is not None and not isinstance(value, str):
+            return str(value)
+        return value
+
+    def resolve(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Every answer (given or default, computed ones too) and the problems met on the way.
+
+        A default that cannot be computed is only reported when the answers it depends on are
+        valid (otherwise it is a consequence of those problems, not a problem of its own).
+        """
+        resolved: dict[str, Any] = {}
+        problems: list[str] = []
+        failed_defaults: list[str] = []
+        context: dict[str, Any] = {"_copier_answers": {}, "_copier_conf": {}}
+        for name, question in self.questions.items():
+            try:
+                if name in data:
+                    value = self._cast(question, data[name])
+                elif "default" in question:
+                    value = self._cast(question, self._render(question["default"], context))
+                else:
+                    continue
+            except (TemplateError, ValueError, TypeError, AttributeError, KeyError) as err:
+                if name in data:
+                    problems.append(f"{name}: {err}")
+                else:
+                    failed_defaults.append(f"{name}: cannot compute its default ({err})")
+                continue
+            resolved[name] = value
+            context[name] = value
+        is_fleet = set(answers.ANSWER_KEYS) <= set(self.questions)
+        if not problems:
+            problems = (answers.validate(resolved) if is_fleet else []) or failed_defaults
+        return resolved, problems
+
+
+def prevalidate(data: Mapping[str, Any], template: Path | None = None) -> dict[str, Any]:
+    """The answers Copier will use; raises UserError listing every problem (exit 2)."""
+    root = template or resources.template_dir()
+    unknown = sorted(set(data) - set(Questionnaire(root).questions))
+    problems = [f"{key}: not a question of this template" for key in unknown]
+    resolved, resolve_problems = Questionnaire(root).resolve(data)
+    problems += resolve_problems
+    if problems:
+        raise UserError(f"{len(problems)} problem(s) with the answers; nothing was rendered",
+                        problems=problems, hint="correct the answers and run again")
+    return resolved
+
+
+def _is_git_checkout(path: Path) -> bool:
+    try:
+        out = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"],
+                             capture_output=True, text=True, check=False)
+    except OSError:
+        return False
+    return out.returncode == 0 and Path(out.stdout.strip()).resolve() == path.resolve()
+
+
+def render_new(
+    dest: Path,
+    data: Mapping[str, Any],
+    *,
+    defaults: bool = False,
+    vcs_ref: str | None = None,
+    template: str | None = None,
+    quiet: bool = True,
+) -> Path:
+    """``copier copy`` of the bundled template (or ``template``) into ``dest``, validated first.
+
+    Leaves nothing behind when it fails on a ``dest`` that did not exist before.
+    """
+    import copier  # slow import: only when rendering
+
+    data = dict(data)
+    local = Path(template) if template else resources.template_dir()
+    if template is None:
+        data.setdefault("template_version", __version__)
+        if vcs_ref is None and _is_git_checkout(local):
+            vcs_ref = "HEAD"  # the working tree as shipped, not the latest tag
+    if (local / "copier.yml").is_file():
+        prevalidate(data, local)
+    existed = dest.exists()
+    try:
+        with warnings.catch_warnings():  # rendering the checkout's working tree is intended
+            warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
+            copier.run_copy(str(local if template is None else template), str(dest), data=data,
+                            defaults=defaults, vcs_ref=vcs_ref, quiet=quiet, overwrite=True,
+                            unsafe=False)
+    except BaseException as err:
+        if not existed and dest.exists():
+            shutil.rmtree(dest, ignore_errors=True)
+        if isinstance(err, ValueError) and str(err).startswith("Validation error"):
+            raise UserError("copier rejected the answers; nothing was rendered",
+                            problems=str(err).splitlines()) from err
+        if isinstance(err, copier.errors.InteractiveSessionError):
+            raise UserError("copier needs answers but there is no terminal to ask them",
+                            hint="pass --defaults and/or --data KEY=VALUE") from err
+        if isinstance(err, copier.errors.CopierError):
+            raise ToolError("copier", ["copier", "copy", str(template or local), str(dest)], 1,
+                            str(err)) from err
+        raise
+    return dest

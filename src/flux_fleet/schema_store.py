@@ -1,0 +1,129 @@
+"""Lookup in the schema store, with validators compiled once per store instance.
+
+A run creates one SchemaStore and passes it around; every cache lives on the instance (no
+module-level state), so two stores (e.g. the bundled one and a test's tmp copy) never mix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+import jsonschema
+import jsonschema.validators
+
+from flux_fleet.cel import CelEvaluator, CelRule, collect_rules
+from flux_fleet.errors import UserError
+from flux_fleet.resources import schemas_dir
+from flux_fleet.schemas_build import INDEX_FILE
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """What the store's index says about one apiVersion/kind."""
+
+    api_version: str
+    kind: str
+    file: str | None
+    namespaced: bool
+    served: bool
+    source: str  # "crd": every kind of the group is in the store; "kubernetes": a selection
+    removed_in: str = ""
+    use: str = ""
+
+
+class SchemaStore:
+    """The JSON Schemas in kubeconform's layout, plus index.json (scope, served, successors)."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else schemas_dir()
+        index = self._read(INDEX_FILE)
+        self._kinds: dict[tuple[str, str], KindInfo] = {}
+        for api_version, kinds in (index.get("kinds") or {}).items():
+            for kind, row in kinds.items():
+                self._kinds[(api_version, kind)] = KindInfo(
+                    api_version=api_version, kind=kind, file=row.get("file"),
+                    namespaced=bool(row.get("namespaced")), served=bool(row.get("served")),
+                    source=str(row.get("source", "crd")), removed_in=row.get("removed_in", ""),
+                    use=row.get("use", ""))
+        self.complete_groups = frozenset(index.get("complete_groups") or ())
+        self.cel = CelEvaluator()
+        self._validators: dict[str, Any] = {}
+        self._rules: dict[str, tuple[CelRule, ...]] = {}
+        self._lock = Lock()
+
+    def _read(self, rel: str) -> dict[str, Any]:
+        target = self.path / rel
+        try:
+            data = json.loads(target.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"schema store {self.path}: cannot read {rel}: {exc}",
+                            hint="regenerate it with `flux-fleet schemas build`") from exc
+        if not isinstance(data, dict):
+            raise UserError(f"schema store {self.path}: {rel} is not a JSON object")
+        return data
+
+    def info(self, api_version: str, kind: str) -> KindInfo | None:
+        return self._kinds.get((api_version, kind))
+
+    def known_kind(self, api_version: str, kind: str) -> bool:
+        """True when the store has a schema for this served apiVersion/kind."""
+        info = self._kinds.get((api_version, kind))
+        return info is not None and info.served and info.file is not None
+
+    def is_namespaced(self, api_version: str, kind: str) -> bool | None:
+        """Scope of a kind (any version of its group counts); None when the store cannot tell."""
+        info = self._kinds.get((api_version, kind))
+        if info is not None:
+            return info.namespaced
+        group = api_version.rpartition("/")[0]
+        for (other, other_kind), row in self._kinds.items():
+            if other_kind == kind and other.rpartition("/")[0] == group:
+                return row.namespaced
+        return None
+
+    def covers_group(self, api_version: str) -> bool:
+        """True when every kind of this apiVersion's group is in the store (Flux CRD groups)."""
+        return api_version.rpartition("/")[0] in self.complete_groups
+
+    def schema(self, api_version: str, kind: str) -> dict[str, Any] | None:
+        info = self._kinds.get((api_version, kind))
+        if info is None or info.file is None:
+            return None
+        return self._read(info.file)
+
+    def validator(self, api_version: str, kind: str) -> Any | None:
+        """The compiled validator of a kind (format checks off), built on first use."""
+        info = self._kinds.get((api_version, kind))
+        if info is None or info.file is None:
+            return None
+        found = self._validators.get(info.file)
+        if found is None:
+            with self._lock:
+                found = self._validators.get(info.file)
+                if found is None:
+                    found = self._compile(info.file)
+        return found
+
+    def _compile(self, rel: str) -> Any:
+        schema = self._read(rel)
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        validator = cls(schema)  # no format_checker: formats are annotations only
+        self._validators[rel] = validator
+        self._rules[rel] = collect_rules(schema)
+        return validator
+
+    def cel_rules(self, api_version: str, kind: str) -> tuple[CelRule, ...]:
+        """The CEL rules of a kind's schema (compiled alongside its validator)."""
+        info = self._kinds.get((api_version, kind))
+        if info is None or info.file is None:
+            return ()
+        if info.file not in self._rules:
+            self.validator(api_version, kind)
+        return self._rules[info.file]
+
+    def kinds(self) -> list[KindInfo]:
+        return sorted(self._kinds.values(), key=lambda k: (k.api_version, k.kind))

@@ -1,0 +1,253 @@
+"""The validation pipeline: every phase once, in one direction, collecting every problem.
+
+    discover + load -> classify -> schema (file objects) -> kustomize builds -> schema (built
+    objects) -> references -> tenancy -> drift -> [kubeconform] -> filters -> report
+
+Each file is read and parsed once (the loader), each schema compiled once (one SchemaStore
+per run), builds run in parallel (build_all). Phases return findings and skips; none raises
+for problems in the user's files, so one run shows everything. Copier is never imported here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from flux_fleet import suppress
+from flux_fleet.config import Config
+from flux_fleet.errors import UserError
+from flux_fleet.model import Document, Finding, Inventory, KObject, Severity, Skipped
+from flux_fleet.rules import RULE_MODULES, Rule
+
+ANSWERS_FILE = ".copier-answers.yml"
+PHASES = ("load", "classify", "schema", "build", "rules", "kubeconform", "filter")
+
+
+@dataclass
+class Stats:
+    """What a run looked at and how long each phase took (seconds)."""
+
+    files: int = 0
+    bytes: int = 0
+    documents: int = 0
+    objects: int = 0  # objects read from files
+    built_objects: int = 0  # objects in kustomize output
+    built: int = 0  # Flux Kustomizations built
+    builds: int = 0  # distinct kustomize runs
+    skipped: int = 0
+    suppressed: int = 0
+    filtered: int = 0  # dropped by --select/--ignore
+    by_severity: Counter[Severity] = field(default_factory=Counter)
+    phases: dict[str, float] = field(default_factory=dict)
+    wall: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files, "bytes": self.bytes, "documents": self.documents,
+            "objects": self.objects, "built_objects": self.built_objects,
+            "kustomizations_built": self.built, "kustomize_builds": self.builds,
+            "skipped": self.skipped, "suppressed": self.suppressed, "filtered": self.filtered,
+            "errors": self.by_severity.get(Severity.ERROR, 0),
+            "warnings": self.by_severity.get(Severity.WARNING, 0),
+            "info": self.by_severity.get(Severity.INFO, 0),
+            "phases": {k: round(v, 4) for k, v in self.phases.items()},
+            "wall": round(self.wall, 4),
+        }
+
+
+@dataclass
+class ValidationResult:
+    root: str
+    config: Config
+    findings: list[Finding] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    suppressed: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. "kubeconform: not on PATH, skipped"
+    stats: Stats = field(default_factory=Stats)
+    started: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """Errors fail the run; warnings too under --strict; info never does."""
+        fail = {Severity.ERROR, Severity.WARNING} if self.config.strict else {Severity.ERROR}
+        return any(f.severity in fail for f in self.findings)
+
+
+def available_rules() -> dict[str, Rule]:
+    """The registry (rules.all_rules), tolerating a check module that is not installed."""
+    table: dict[str, Rule] = {}
+    for name in RULE_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise
+            continue
+        for rule in getattr(module, "RULES", ()):
+            table[rule.code] = rule
+    return dict(sorted(table.items()))
+
+
+def _split(results: Iterable[Finding | Skipped], findings: list[Finding],
+           skipped: list[Skipped]) -> None:
+    for r in results:
+        (findings if isinstance(r, Finding) else skipped).append(r)
+
+
+def _check_module(name: str) -> Any | None:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name != name:
+            raise
+        return None
+
+
+class _Clock:
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
+        self.t = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.stats.phases[phase] = self.stats.phases.get(phase, 0.0) + now - self.t
+        self.t = now
+
+
+def _answers(documents: list[Document]) -> dict[str, Any] | None:
+    for doc in documents:
+        if doc.file == ANSWERS_FILE and isinstance(doc.data, dict):
+            return doc.data
+    return None
+
+
+def _fresh_built(built: dict[Any, list[KObject]], objects: list[KObject]) -> Iterator[KObject]:
+    """Built objects that differ from the file object they came from (patched, namespaced,
+    substituted...): identical ones were already schema-checked at their file, so checking
+    them again would only repeat the same finding at the Kustomization."""
+    by_origin = {(o.document.file, o.id.kind, o.id.name): o.data for o in objects}
+    for objs in built.values():
+        for obj in objs:
+            same = by_origin.get((obj.source_file, obj.id.kind, obj.id.name))
+            if same is None or same != obj.data:
+                yield obj
+
+
+def validate(root: Path, config: Config | None = None) -> ValidationResult:
+    """Run every check over the repository at ``root``; never raises for problems in files."""
+    from flux_fleet import loader
+
+    config = config or Config()
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root}: no such directory", hint="pass the root of a Flux repository")
+    result = ValidationResult(root=str(root.resolve()), config=config,
+                              started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    stats = result.stats
+    findings: list[Finding] = []
+    skipped: list[Skipped] = []
+    start = time.perf_counter()
+    clock = _Clock(stats)
+
+    # load: every file read and parsed once
+    if config.exclude:
+        # the loader's discovery also returns links out of the repository, which load_tree
+        # reports (FF107) instead of reading
+        keep, outside = loader._discover(root)
+        loaded = loader.load_tree(root, [f for f in (*keep, *outside) if not config.excluded(f)])
+    else:
+        loaded = loader.load_tree(root)
+    findings.extend(loaded.findings)
+    documents = loaded.documents
+    stats.files, stats.bytes, stats.documents = loaded.files, loaded.bytes, len(documents)
+    answers = _answers(documents)
+    clock.lap("load")
+
+    # classify: kustomize configs and patch files are not objects; SOPS data is skipped
+    from flux_fleet.checks import build
+
+    cls = build.classify(documents)
+    skipped.extend(cls.skips)
+    objects = build.file_objects(documents, cls)
+    stats.objects = len(objects)
+    clock.lap("classify")
+
+    # schema on file objects (one store: each schema compiled once)
+    schema = _check_module("flux_fleet.checks.schema")
+    store = None
+    if schema is not None:
+        from flux_fleet.resources import schemas_dir
+        from flux_fleet.schema_store import SchemaStore
+
+        store = SchemaStore(schemas_dir())
+        _split(schema.check_objects(objects, store, strict=config.strict), findings, skipped)
+    else:
+        result.notes.append("schema checks: flux_fleet.checks.schema is not installed, skipped")
+    clock.lap("schema")
+
+    # builds, in parallel, each distinct (path, options) once
+    built = build.build_all(root, documents, objects, jobs=config.build_jobs,
+                            classification=cls)
+    findings.extend(built.findings)
+    skipped.extend(built.skips)
+    stats.built, stats.builds = len(built.built), built.count
+    stats.built_objects = sum(len(v) for v in built.built.values())
+    clock.lap("build")
+
+    if schema is not None and store is not None:
+        _split(schema.check_objects(list(_fresh_built(built.built, objects)), store,
+                                    strict=config.strict), findings, skipped)
+    clock.lap("schema")
+
+    # graph rules: references, tenancy, drift
+    from flux_fleet.flux import TenancySettings
+
+    tenant_repo = config.tenant or bool(answers and answers.get("repo_kind") == "tenant")
+    overrides: dict[str, Any] = {}
+    if config.tenant:
+        overrides["tenant_repo"] = True
+    if config.allowed_source_prefixes:
+        overrides["allowed_source_prefixes"] = tuple(config.allowed_source_prefixes)
+    settings = TenancySettings.from_answers(answers, **overrides)
+    inv = Inventory(root=str(root.resolve()), documents=documents, objects=objects,
+                    built=built.built, patch_files=cls.patch_files,
+                    kustomize_dirs=cls.kustomize_dirs, tenant_repo=tenant_repo, answers=answers)
+    for name, call in (("references", lambda m: m.check(inv, settings)),
+                       ("tenancy", lambda m: m.check(inv, settings)),
+                       ("drift", lambda m: m.check(inv))):
+        module = _check_module(f"flux_fleet.checks.{name}")
+        if module is None:
+            result.notes.append(f"{name} checks: flux_fleet.checks.{name} is not installed, "
+                                "skipped")
+            continue
+        _split(call(module), findings, skipped)
+    clock.lap("rules")
+
+    if config.kubeconform:
+        from flux_fleet import kubeconform
+        from flux_fleet.resources import schemas_dir
+
+        kc = kubeconform.run(built.built, schemas_dir(), jobs=config.jobs)
+        findings.extend(kc.findings)
+        skipped.extend(kc.skipped)
+        result.notes.extend(kc.notes)
+        clock.lap("kubeconform")
+
+    # filters: --select/--ignore, excluded files, then inline suppression comments
+    kept = [f for f in findings if config.enabled(f.rule) and not config.excluded(f.file)]
+    stats.filtered = len(findings) - len(kept)
+    kept, result.suppressed = suppress.apply(kept, root)
+    result.findings = sorted(set(kept))
+    result.skipped = sorted(set(skipped))
+    stats.suppressed = len(result.suppressed)
+    stats.skipped = len(result.skipped)
+    stats.by_severity = Counter(f.severity for f in result.findings)
+    clock.lap("filter")
+    stats.wall = time.perf_counter() - start
+    return result

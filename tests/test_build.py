@@ -1,0 +1,502 @@
+"""Flux Kustomizations are built as kustomize-controller builds them, with real kustomize."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from flux_fleet.checks.build import (
+    BuildResult,
+    Classification,
+    build_all,
+    classify,
+    file_objects,
+    substitute,
+)
+from flux_fleet.kustomize import KustomizeError, build, first_error_line
+from flux_fleet.loader import load_tree
+from flux_fleet.model import KObject, ObjectId
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("kustomize") or shutil.which("kubectl")),
+    reason="needs kustomize or kubectl on PATH",
+)
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return root
+
+
+def flux_ks(name: str, path: str, extra: str = "", source: str = "flux-system",
+            namespace: str = "flux-system") -> str:
+    return f"""\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+  interval: 10m
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: {source}
+  path: {path}
+{extra}"""
+
+
+SYNC = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: 1m
+  url: ssh://git@github.com/example/fleet
+  ref: {branch: main}
+"""
+
+
+def deployment(name: str, image: str = "nginx:1.25") -> str:
+    return f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+        - name: {name}
+          image: {image}
+"""
+
+
+def configmap(name: str, data: str = "  a: b\n") -> str:
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n{data}"
+
+
+class Run:
+    """A loaded and built repository, as validate would see it."""
+
+    def __init__(self, root: Path, **kwargs) -> None:
+        loaded = load_tree(root)
+        assert loaded.findings == []
+        self.documents = loaded.documents
+        self.classification: Classification = classify(self.documents)
+        self.objects: list[KObject] = file_objects(self.documents, self.classification)
+        self.result: BuildResult = build_all(root, self.documents, self.objects, **kwargs)
+
+    def built(self, name: str, namespace: str = "flux-system") -> list[KObject]:
+        return self.result.built[
+            ObjectId("kustomize.toolkit.fluxcd.io", "Kustomization", namespace, name)]
+
+    def names(self, name: str, namespace: str = "flux-system") -> list[str]:
+        return sorted(str(o.id) for o in self.built(name, namespace))
+
+    def rules(self) -> list[tuple[str, str, int]]:
+        return sorted((f.rule, f.file, f.line) for f in self.result.findings)
+
+
+def test_folder_without_kustomization_is_built_like_the_controller_generates_it(tmp_path):
+    repo = write_tree(tmp_path, {
+        "clusters/staging/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/staging/apps.yaml": flux_ks("apps", "./apps/staging"),
+        "apps/staging/web.yaml": deployment("web"),
+        "apps/staging/config/settings.yaml": configmap("settings"),
+        "apps/staging/overlay/kustomization.yaml": "resources: [../../base]\n",
+        "apps/staging/overlay/ignored-by-overlay.yaml": configmap("not-listed"),
+        "apps/base/kustomization.yaml": "resources: [cm.yaml]\n",
+        "apps/base/cm.yaml": configmap("from-base"),
+    })
+    run = Run(repo)
+    assert run.rules() == []
+    assert run.names("apps") == [
+        "ConfigMap/from-base", "ConfigMap/settings", "Deployment/web"]
+    web = next(o for o in run.built("apps") if o.id.name == "web")
+    assert web.source_file == "apps/staging/web.yaml"
+    assert "annotations" not in web.data["metadata"]  # the origin annotation is stripped
+    assert web.built_by == ObjectId("kustomize.toolkit.fluxcd.io", "Kustomization",
+                                    "flux-system", "apps")
+    assert web.document.file == "clusters/staging/apps.yaml"
+
+
+def test_target_namespace_prefix_images_patches_and_common_metadata(tmp_path):
+    extra = """\
+  targetNamespace: team-a
+  namePrefix: a-
+  images:
+    - name: nginx
+      newTag: "1.27"
+  patches:
+    - target: {kind: Deployment, name: web}
+      patch: |
+        - op: add
+          path: /spec/replicas
+          value: 3
+  commonMetadata:
+    labels: {team: a}
+"""
+    repo = write_tree(tmp_path, {
+        "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c1/apps.yaml": flux_ks("apps", "./apps", extra),
+        "apps/kustomization.yaml": "resources: [web.yaml]\n",
+        "apps/web.yaml": deployment("web"),
+    })
+    run = Run(repo)
+    (web,) = run.built("apps")
+    assert run.rules() == []
+    assert (web.id.namespace, web.id.name) == ("team-a", "a-web")
+    assert web.data["spec"]["replicas"] == 3
+    assert web.data["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+    assert web.data["metadata"]["labels"] == {"team": "a"}
+
+
+def test_components_are_applied_relative_to_the_path(tmp_path):
+    repo = write_tree(tmp_path, {
+        "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c1/apps.yaml": flux_ks(
+            "apps", "./apps", "  components:\n    - ../components/monitoring\n"),
+        "apps/kustomization.yaml": "resources: [web.yaml]\n",
+        "apps/web.yaml": deployment("web"),
+        "components/monitoring/kustomization.yaml": (
+            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+            "resources: [monitor.yaml]\n"),
+        "components/monitoring/monitor.yaml": configmap("monitoring"),
+    })
+    run = Run(repo)
+    assert run.rules() == []
+    assert run.names("apps") == ["ConfigMap/monitoring", "Deployment/web"]
+    assert "components/monitoring" not in run.classification.root_dirs()
+
+
+def test_postbuild_substitutes_known_values_and_skips_substitute_from(tmp_path):
+    extra = """\
+  postBuild:
+    substitute:
+      cluster: staging
+      replicas: "2"
+    substituteFrom:
+      - kind: ConfigMap
+        name: cluster-vars
+"""
+    repo = write_tree(tmp_path, {
+        "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c1/apps.yaml": flux_ks("apps", "./apps", extra),
+        "apps/vars.yaml": configmap(
+            "vars", '  cluster: ${cluster}\n  region: ${region}\n  zone: ${zone:=eu-1a}\n'
+            '  literal: $${cluster}\n'),
+        "apps/untouched.yaml": (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: untouched\n  annotations:\n"
+            "    kustomize.toolkit.fluxcd.io/substitute: disabled\ndata:\n  x: ${cluster}\n"),
+    })
+    run = Run(repo)
+    by_name = {o.id.name: o.data for o in run.built("apps")}
+    assert by_name["vars"]["data"] == {
+        "cluster": "staging", "region": "${region}", "zone": "eu-1a", "literal": "${cluster}"}
+    assert by_name["untouched"]["data"] == {"x": "${cluster}"}
+    (skip,) = [s for s in run.result.skips if s.what == "substitution"]
+    assert "region" in skip.reason and skip.file == "clusters/c1/apps.yaml" and skip.line == 17
+    assert run.rules() == []
+
+
+def test_undefined_variable_without_substitute_from_is_a_warning(tmp_path):
+    repo = write_tree(tmp_path, {
+        "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c1/apps.yaml": flux_ks(
+            "apps", "./apps", "  postBuild:\n    substitute:\n      cluster: c1\n"),
+        "apps/vars.yaml": configmap("vars", "  region: ${region}\n"),
+    })
+    run = Run(repo)
+    assert run.rules() == [("FF303", "clusters/c1/apps.yaml", 13)]
+    assert "region" in run.result.findings[0].message
+
+
+def test_kustomize_error_is_reported_at_spec_path_of_the_kustomization(tmp_path):
+    repo = write_tree(tmp_path, {
+        "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c1/apps.yaml": flux_ks("apps", "./apps"),
+        "apps/kustomization.yaml": "resources: [web.yaml, missing.yaml]\n",
+        "apps/web.yaml": deployment("web"),
+    })
+    run = Run(repo)
+    assert run.rules() == [("FF301", "clusters/c1/apps.yaml", 12)]
+    (finding,) = run.result.findings
+    assert "missing.yaml" in finding.message and finding.path == "spec.path"
+    assert "flux-fleet-build-" not in finding.message  # no temp paths leak to the user
+
+
+def test_missing_path_is_reported(tmp_path):
+    repo = write_tree(tmp_path, {
+        "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c1/apps.yaml": flux_ks("apps", "./apps/stagng"),
+    })
+    run = Run(repo)
+    assert run.rules() == [("FF302", "clusters/c1/apps.yaml", 12)]
+    assert run.result.count == 0
+
+
+def test_remote_base_is_skipped_not_failed(tmp_path):
+    repo = write_tree(tmp_path, {
+        "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c1/apps.yaml": flux_ks("apps", "./apps"),
+        "apps/kustomization.yaml": "resources: [../shared]\n",
+        "shared/kustomization.yaml": (
+            "resources:\n  - https://github.com/stefanprodan/podinfo//kustomize?ref=6.5.0\n"),
+    })
+    run = Run(repo)
+    assert run.rules() == []
+    (skip,) = [s for s in run.result.skips if s.what == "remote-base"]
+    assert "github.com/stefanprodan/podinfo" in skip.reason
+    assert skip.object == "Kustomization/flux-system/apps"
+    assert run.result.count == 0
+
+
+def test_external_sources_are_skipped(tmp_path):
+    repo = write_tree(tmp_path, {
+        "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c1/podinfo.yaml": flux_ks("podinfo", "./kustomize", source="podinfo"),
+        "clusters/c1/podinfo-source.yaml": SYNC.replace("name: flux-system", "name: podinfo")
+        .replace("example/fleet", "stefanprodan/podinfo"),
+    })
+    run = Run(repo)
+    assert run.rules() == []
+    assert [s.reason for s in run.result.skips] == [
+        "external source: GitRepository/flux-system/podinfo"]
+
+
+def test_sops_documents_and_patch_files_are_not_objects(tmp_path):
+    sops_secret = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n"
+        "  password: ENC[AES256_GCM,data:abc,type:str]\n"
+        "sops:\n  age: []\n  version: 3.8.1\n")
+    repo = write_tree(tmp_path, {
+        "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c1/apps.yaml": flux_ks("apps", "./apps"),
+        "apps/kustomization.yaml": (
+            "resources: [web.yaml, db-secret.yaml]\npatches:\n  - path: replicas-patch.yaml\n"
+            "configMapGenerator:\n  - name: settings\n    files: [settings.yaml]\n"),
+        "apps/web.yaml": deployment("web"),
+        "apps/db-secret.yaml": sops_secret,
+        "apps/replicas-patch.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n"
+                                    "  name: web\nspec:\n  replicas: 2\n",
+        "apps/settings.yaml": "log: debug\n",
+    })
+    run = Run(repo)
+    assert run.classification.patch_files == {"apps/replicas-patch.yaml"}
+    assert run.classification.config_files == {"apps/settings.yaml"}
+    assert sorted(str(o.id) for o in run.objects) == [
+        "Deployment/web", "GitRepository/flux-system/flux-system",
+        "Kustomization/flux-system/apps"]
+    assert [(s.what, s.file, s.object) for s in run.classification.skips] == [
+        ("sops", "apps/db-secret.yaml", "Secret/db")]
+    assert run.rules() == []
+    names = run.names("apps")  # the generated ConfigMap's name carries a content hash
+    assert len(names) == 2 and names[0].startswith("ConfigMap/settings-")
+    assert names[1] == "Deployment/web"  # the SOPS Secret is skipped, not built as an object
+    web = next(o for o in run.built("apps") if o.id.kind == "Deployment")
+    assert web.data["spec"]["replicas"] == 2
+    assert any(s.what == "sops" and s.object == "Secret/db" for s in run.result.skips)
+
+
+def test_repo_without_flux_builds_its_root_kustomizations(tmp_path):
+    repo = write_tree(tmp_path, {
+        "base/kustomization.yaml": "resources: [web.yaml]\n",
+        "base/web.yaml": deployment("web"),
+        "staging/kustomization.yaml": "resources: [../base]\nnamespace: team-a-staging\n",
+        "production/kustomization.yaml": "resources: [../base]\nnamespace: team-a-prod\n",
+    })
+    run = Run(repo)
+    assert run.classification.root_dirs() == ["production", "staging"]
+    staging = ObjectId("kustomize.config.k8s.io", "Kustomization", "", "staging")
+    assert [str(o.id) for o in run.result.built[staging]] == ["Deployment/team-a-staging/web"]
+    assert run.result.built[staging][0].document.file == "staging/kustomization.yaml"
+    assert run.result.count == 2
+
+
+def test_same_path_and_options_is_built_once_for_two_clusters(tmp_path):
+    sync2 = SYNC.replace("namespace: flux-system", "namespace: flux-system2")
+    repo = write_tree(tmp_path, {
+        "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c2/flux-system/gotk-sync.yaml": sync2,
+        "clusters/c1/infra.yaml": flux_ks("infra", "./infra"),
+        "clusters/c2/infra.yaml": flux_ks("infra", "./infra", namespace="flux-system2"),
+        "infra/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n",
+    })
+    run = Run(repo, jobs=2)
+    assert run.result.count == 1
+    assert run.names("infra") == run.names("infra", "flux-system2") == ["Namespace/monitoring"]
+
+
+def test_builds_run_in_parallel(tmp_path):
+    files = {"clusters/c1/flux-system/gotk-sync.yaml": SYNC}
+    for i in range(6):
+        files[f"clusters/c1/app{i}.yaml"] = flux_ks(f"app{i}", f"./apps/app{i}")
+        files[f"apps/app{i}/web.yaml"] = deployment(f"web{i}")
+    repo = write_tree(tmp_path, files)
+    start = time.perf_counter()
+    run = Run(repo, jobs=4)
+    assert run.result.count == 6 and run.rules() == []
+    assert time.perf_counter() - start < 10
+
+
+def test_substitute_follows_flux_envsubst_forms():
+    text, unknown = substitute(
+        "a: ${x}\nb: ${y:=d}\nc: ${empty:-e}\nd: ${empty-f}\ne: $${x}\nf: ${z}\n",
+        {"x": "1", "empty": ""})
+    assert text == "a: 1\nb: d\nc: e\nd: \ne: ${x}\nf: ${z}\n"
+    assert unknown == {"z"}
+
+
+def test_kustomize_wrapper_raises_with_command_and_stderr(tmp_path):
+    (tmp_path / "kustomization.yaml").write_text("resources: [nope.yaml]\n")
+    with pytest.raises(KustomizeError) as err:
+        build(tmp_path)
+    assert "nope.yaml" in err.value.first_error
+    assert "LoadRestrictionsNone" in err.value.cmd
+    assert err.value.returncode != 0
+
+
+def test_first_error_line_reads_kubectl_and_kustomize_styles():
+    assert first_error_line("Error: accumulating resources: boom\n") == (
+        "accumulating resources: boom")
+    assert first_error_line('E1126 run.go:72] "command failed" err="bad thing"\n') == "bad thing"
+    assert first_error_line('E1 run.go:72] "command failed" err=<\n\tfirst line\n\tmore\n >') == (
+        "first line")
+
+
+def test_a_standalone_kustomize_binary_is_preferred(tmp_path, monkeypatch):
+    if not shutil.which("kubectl"):
+        pytest.skip("the shim forwards to kubectl")
+    shim = tmp_path / "bin" / "kustomize"
+    shim.parent.mkdir()
+    shim.write_text('#!/bin/sh\n[ "$1" = build ] && shift\nexec kubectl kustomize "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}:{__import__('os').environ['PATH']}")
+    (tmp_path / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    (tmp_path / "cm.yaml").write_text(configmap("via-shim"))
+    assert "name: via-shim" in build(tmp_path)
+    (tmp_path / "kustomization.yaml").write_text("resources: [gone.yaml]\n")
+    with pytest.raises(KustomizeError) as err:
+        build(tmp_path)
+    assert err.value.cmd[:2] == ["kustomize", "build"]
+
+
+INFRA = flux_ks("infra-controllers", "./infrastructure/controllers")
+PUBLIC_LAYOUT = {
+    # flux2-kustomize-helm-example style: clusters/<c>, infrastructure/{controllers,configs},
+    # apps/{base,<c>} with plain folders, HelmReleases, a SOPS Secret and postBuild.
+    "clusters/staging/flux-system/gotk-sync.yaml": SYNC + "---\n" + flux_ks(
+        "flux-system", "./clusters/staging"),
+    "clusters/staging/flux-system/kustomization.yaml": (
+        "resources: [gotk-sync.yaml]\n"
+        "patches:\n  - path: sa-patch.yaml\n    target: {kind: Kustomization}\n"),
+    "clusters/staging/flux-system/sa-patch.yaml": (
+        "- op: add\n  path: /spec/serviceAccountName\n  value: kustomize-controller\n"),
+    "clusters/staging/infrastructure.yaml": INFRA,
+    "clusters/staging/apps.yaml": flux_ks(
+        "apps", "./apps/staging",
+        "  postBuild:\n    substitute:\n      cluster_env: staging\n"),
+    "clusters/production/flux-system/gotk-sync.yaml": SYNC,
+    "clusters/production/infrastructure.yaml": INFRA,
+    "clusters/production/apps.yaml": flux_ks(
+        "apps", "./apps/production",
+        "  postBuild:\n    substitute:\n      cluster_env: production\n"),
+    "infrastructure/controllers/ingress-nginx.yaml": """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: ingress-nginx
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata:
+  name: ingress-nginx
+  namespace: ingress-nginx
+spec:
+  interval: 24h
+  url: https://kubernetes.github.io/ingress-nginx
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: ingress-nginx
+  namespace: ingress-nginx
+spec:
+  interval: 30m
+  chart:
+    spec:
+      chart: ingress-nginx
+      version: "*"
+      sourceRef: {kind: HelmRepository, name: ingress-nginx}
+""",
+    "apps/base/podinfo/kustomization.yaml": (
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "namespace: podinfo\nresources: [namespace.yaml, release.yaml]\n"),
+    "apps/base/podinfo/namespace.yaml": (
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: podinfo\n"),
+    "apps/base/podinfo/release.yaml": """\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: podinfo
+spec:
+  interval: 50m
+  chart:
+    spec:
+      chart: podinfo
+      sourceRef: {kind: HelmRepository, name: podinfo}
+  values:
+    env: ${cluster_env}
+""",
+    "apps/staging/kustomization.yaml": (
+        "resources: [../base/podinfo, secret.enc.yaml]\npatches:\n  - path: podinfo-values.yaml\n"),
+    "apps/staging/podinfo-values.yaml": (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n"
+        "  namespace: podinfo\nspec:\n  values:\n    replicaCount: 1\n"),
+    "apps/staging/secret.enc.yaml": (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: podinfo-token\n  namespace: podinfo\n"
+        "stringData:\n  token: ENC[AES256_GCM,data:Zm9v,type:str]\n"
+        "sops:\n  age:\n    - recipient: age1xyz\n  version: 3.9.0\n"),
+    "apps/production/podinfo/kustomization.yaml": "resources: [../../base/podinfo]\n",
+}
+
+
+def test_public_style_layout_builds_without_false_alarms(tmp_path):
+    run = Run(write_tree(tmp_path, PUBLIC_LAYOUT), jobs=2)
+    assert run.result.findings == []
+    assert run.classification.patch_files == {
+        "apps/staging/podinfo-values.yaml", "clusters/staging/flux-system/sa-patch.yaml"}
+    assert not {o.document.file for o in run.objects} & run.classification.patch_files
+    apps = {(o.document.file, str(o.id)): o for o in run.built("apps")}
+    staging = apps[("clusters/staging/apps.yaml", "HelmRelease/podinfo/podinfo")]
+    assert staging.data["spec"]["values"] == {"env": "staging", "replicaCount": 1}
+    assert staging.source_file == "apps/base/podinfo/release.yaml"
+    production = apps[("clusters/production/apps.yaml", "HelmRelease/podinfo/podinfo")]
+    assert production.data["spec"]["values"] == {"env": "production"}
+    assert ("clusters/production/apps.yaml", "Namespace/podinfo") in apps
+    assert not any(o.id.kind == "Secret" for o in run.built("apps"))
+    assert sorted((s.what, s.file) for s in run.result.skips) == [
+        ("sops", "clusters/staging/apps.yaml")]
+    flux_system = run.built("flux-system")
+    assert sorted(o.id.name for o in flux_system if o.id.kind == "Kustomization") == [
+        "apps", "flux-system", "infra-controllers"]
+    service_accounts = {o.id.name: o.data["spec"].get("serviceAccountName")
+                        for o in flux_system if o.id.kind == "Kustomization"}
+    assert service_accounts == {  # the patch file applies inside flux-system/ only
+        "flux-system": "kustomize-controller", "apps": None, "infra-controllers": None}
+    infra = sorted(str(o.id) for o in run.built("infra-controllers"))
+    assert infra == sorted(["HelmRelease/ingress-nginx/ingress-nginx",
+                            "HelmRepository/ingress-nginx/ingress-nginx",
+                            "Namespace/ingress-nginx"] * 2)  # once per cluster
+    assert run.result.count == 4  # infra built once for both clusters

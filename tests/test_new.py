@@ -1,0 +1,88 @@
+"""`flux-fleet new DEST` renders offline from the bundled template, with copier's answer options."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flux_fleet.cli import main
+
+
+def answers_of(dest: Path) -> dict[str, object]:
+    return yaml.safe_load((dest / ".copier-answers.yml").read_text())
+
+
+def test_data_file_and_data_combine_with_data_winning(tmp_path: Path) -> None:
+    data_file = tmp_path / "answers.yml"
+    data_file.write_text(yaml.safe_dump({
+        "fleet_name": "from-file", "clusters": [{"name": "edge", "context": "edge-ctx"}],
+        "tenants": [], "git_provider": "gitea",
+    }))
+    dest = tmp_path / "fleet"
+    assert main(["new", str(dest), "--defaults", "--data-file", str(data_file),
+                 "--data", "fleet_name=from-flag"]) == 0
+    recorded = answers_of(dest)
+    assert recorded["fleet_name"] == "from-flag"
+    assert recorded["clusters"] == [{"name": "edge", "context": "edge-ctx"}]
+    assert (dest / "clusters" / "edge" / "flux-system" / "kustomization.yaml").is_file()
+    assert (dest / ".gitea" / "workflows" / "validate.yaml").is_file()
+
+
+def test_yaml_values_in_data_are_parsed_per_question_type(tmp_path: Path) -> None:
+    dest = tmp_path / "fleet"
+    assert main(["new", str(dest), "--defaults", "--data", "policies=false",
+                 "--data", "clusters=[{name: one}]", "--data", "fleet_name=123"]) == 0
+    recorded = answers_of(dest)
+    assert recorded["policies"] is False
+    assert recorded["clusters"] == [{"name": "one"}]
+    assert recorded["fleet_name"] == "123"
+
+
+def test_bad_data_file_is_a_located_input_error(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    data_file = tmp_path / "answers.yml"
+    data_file.write_text("fleet_name: ok\nclusters: [unclosed\n")
+    assert main(["new", str(tmp_path / "fleet"), "--data-file", str(data_file)]) == 2
+    assert f"{data_file}:" in capsys.readouterr().err
+    assert not (tmp_path / "fleet").exists()
+
+
+def test_data_without_equals_is_rejected(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["new", str(tmp_path / "fleet"), "--data", "fleet_name"]) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_a_failing_render_leaves_no_destination(tmp_path: Path) -> None:
+    template = tmp_path / "broken-template"
+    template.mkdir()
+    (template / "copier.yml").write_text("name:\n  type: str\n  default: x\n")
+    (template / "file.txt.jinja").write_text("{{ name | no_such_filter }}\n")
+    dest = tmp_path / "fleet"
+    assert main(["new", str(dest), "--defaults", "--template", str(template)]) != 0
+    assert not dest.exists()
+
+
+def test_renders_a_tagged_template_version(tmp_path: Path) -> None:
+    template = tmp_path / "tpl"
+    template.mkdir()
+    (template / "copier.yml").write_text("name:\n  type: str\n  default: x\n")
+    (template / "out.txt.jinja").write_text("v1 {{ name }}\n")
+    git = ["git", "-C", str(template)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "v1"], check=True)
+    subprocess.run([*git, "tag", "v1.0.0"], check=True)
+    (template / "out.txt.jinja").write_text("v2 {{ name }}\n")
+    subprocess.run([*git, "commit", "-qam", "v2"], check=True)
+    dest = tmp_path / "out"
+    assert main(["new", str(dest), "--defaults", "--template", str(template),
+                 "--vcs-ref", "v1.0.0"]) == 0
+    assert (dest / "out.txt").read_text() == "v1 x\n"
+
+
+def test_version_option() -> None:
+    assert main(["--version"]) == 0
