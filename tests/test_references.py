@@ -310,7 +310,8 @@ CASES = [
 INFRA = {
     "infra/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
     "resources: [quota.yaml]\n",
-    "infra/quota.yaml": "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: q\n  namespace: podinfo\n"
+    "infra/quota.yaml": "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: q\n"
+    "  namespace: podinfo\n"
     "spec:\n  hard:\n    pods: '10'\n",
 }
 

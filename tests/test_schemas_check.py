@@ -555,3 +555,9 @@ def test_absurdly_deep_objects_are_skipped_not_crashed(store: SchemaStore) -> No
     findings, skipped = run(store, [as_obj(crd)])
     assert findings == []
     assert [(s.what, s.reason) for s in skipped] == [("schema", "too deeply nested to validate")]
+
+
+def test_kustomize_config_files_are_not_objects(store: SchemaStore) -> None:
+    config = one("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                 "resources: [a.yaml]\n")
+    assert run(store, [config], strict=True) == ([], [])

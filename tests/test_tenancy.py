@@ -23,7 +23,8 @@ patches:
         value: --no-cross-namespace-refs=true
     target:
       kind: Deployment
-      name: "(kustomize-controller|helm-controller|notification-controller|image-reflector-controller|image-automation-controller)"
+      name: "(kustomize-controller|helm-controller|notification-controller|\
+image-reflector-controller|image-automation-controller)"
   - patch: |
       - op: add
         path: /spec/template/spec/containers/0/args/-
@@ -260,7 +261,8 @@ TENANT_REPO_OK = {
         data:
           a: b
         """,
-    "staging/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+    "staging/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+    "kind: Kustomization\n"
     "resources: [../base]\n",
 }
 TENANT_SETTINGS = TenancySettings(

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -132,6 +133,14 @@ def test_warnings_fail_only_with_strict(capsys, fleet: Path, tmp_path: Path) -> 
     code, out, _ = run(capsys, str(fleet))
     assert code == 0 and "FF107 warning" in out
     assert run(capsys, str(fleet), "--strict")[0] == 1
+
+
+def test_tenant_flag_forbids_cluster_scoped_objects(capsys, rendered_fleet: Path) -> None:
+    """The platform fleet creates Namespaces: as a tenant repository it must fail."""
+    code, out, _ = run(capsys, str(rendered_fleet), "--tenant", "--select", "FF5")
+    assert code == 1
+    assert re.search(r"^tenants/base/dev-team/\S+:\d+:\d+ FF5\d\d error: .*Namespace/dev-team",
+                     out, re.M), out
 
 
 # --- filters, suppression, config ---------------------------------------------------------
@@ -352,3 +361,13 @@ def test_every_rule_has_a_docs_anchor_for_its_help_uri() -> None:
     for rule in available_rules().values():
         anchor = rule.help_uri.rsplit("#", 1)[1]
         assert f'<a id="{anchor}"></a>' in text
+
+
+def test_the_validate_path_never_imports_copier() -> None:
+    """Pre-commit runs validate on every commit: copier's import cost stays out of it."""
+    code = ("import sys; from flux_fleet.cli import main; rc = main(['validate', sys.argv[1], "
+            "'--format', 'json']); assert 'copier' not in sys.modules, 'copier imported'; "
+            "sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT / "docs")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr

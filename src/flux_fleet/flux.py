@@ -23,7 +23,8 @@ IMAGE_GROUP = "image.toolkit.fluxcd.io"
 SOURCE_EXT_GROUP = "source.extensions.fluxcd.io"
 KUSTOMIZE_CONFIG_GROUP = "kustomize.config.k8s.io"
 
-#: Flux kind -> API group, for references that name only a kind (sourceRef.kind, eventSources[].kind).
+#: Flux kind -> API group, for references that name only a kind (sourceRef.kind,
+#: eventSources[].kind).
 FLUX_KIND_GROUPS: dict[str, str] = {
     "GitRepository": SOURCE_GROUP,
     "OCIRepository": SOURCE_GROUP,

@@ -226,15 +226,23 @@ def _validate(fleet: Fleet) -> Any:
     return result
 
 
-def change_answers(fleet: Fleet, data: Mapping[str, Any], label: str, *, force: bool = False,
-                   dry_run: bool = False, validate: bool = True) -> Outcome:
+def change_answers(fleet: Fleet, data: Mapping[str, Any], label: str, *, removes: bool,
+                   force: bool = False, dry_run: bool = False, validate: bool = True) -> Outcome:
     """Apply new answers at the fleet's current template version, safely.
 
     ``label`` reads as ``tenant-remove-NAME``: it names the backup folder and the operation.
     """
+    if fleet.answers.get("repo_kind", "platform") != "platform":
+        raise UserError(f"{fleet.root} is a tenant repository; tenants and clusters live in the "
+                        "platform fleet", hint="run the command in the platform repo (--dir)")
     fleet.require_clean()
     vcs_ref = fleet.commit
     fleet.src  # noqa: B018 - fail early on an unreachable template source
+    _prevalidate(fleet, data)
+    if not removes and not dry_run:  # nothing can be deleted: no need to rehearse it
+        _apply(fleet, data, vcs_ref, unsafe=False)
+        result = _validate(fleet) if validate else None
+        return Outcome(_changes(fleet), applied=True, validation=result)
     planned = plan(fleet, data, vcs_ref, check_edits=True)
     if dry_run:
         return Outcome(planned, applied=False)
@@ -267,10 +275,30 @@ def update(root: Path, to: str | None = None, flux_version: str | None = None, *
     if dry_run:
         return Outcome(plan(fleet, data, to, unsafe=trust), applied=False)
     _apply(fleet, data, to, unsafe=trust)
-    status = git.status(fleet.root)
-    changes = Plan(added=tuple(status.untracked), changed=tuple(status.changed))
     result = _validate(fleet) if validate else None
-    return Outcome(changes, applied=True, validation=result)
+    return Outcome(_changes(fleet), applied=True, validation=result)
+
+
+def _changes(fleet: Fleet) -> Plan:
+    """What an applied operation changed, read back from git (the tree was clean before)."""
+    status = git.status(fleet.root)
+    prefix = f"{fleet.subdir.as_posix()}/" if str(fleet.subdir) != "." else ""
+    rel = _relative(prefix)
+    gone = [p for p in status.changed if not (fleet.top / p).exists()]
+    return Plan(added=tuple(sorted(rel(p) for p in status.untracked)),
+                changed=tuple(sorted(rel(p) for p in status.changed if p not in gone)),
+                deleted=tuple(sorted(rel(p) for p in gone)))
+
+
+def _prevalidate(fleet: Fleet, data: Mapping[str, Any]) -> None:
+    """Reject bad answers with one line per problem before Copier runs (same words as Copier)."""
+    from flux_fleet import answers
+
+    merged = {**fleet.user_answers(), **data}
+    problems = answers.validate(merged)
+    if problems:
+        raise UserError(f"{problems[0]}", problems=problems[1:],
+                        hint="correct the value and rerun; nothing was changed")
 
 
 # --- tenants and clusters -----------------------------------------------------------------
@@ -330,7 +358,7 @@ def add_tenant(root: Path, spec: TenantSpec, *, dry_run: bool = False,
                         hint=f"pick another name, or `flux-fleet tenant remove {spec.name}` first")
     entry = spec.entry(list(fleet.answers.get("clusters") or []))
     return change_answers(fleet, {"tenants": [*current, entry]}, f"tenant-add-{spec.name}",
-                          dry_run=dry_run, validate=validate)
+                          removes=False, dry_run=dry_run, validate=validate)
 
 
 def remove_tenant(root: Path, name: str, *, force: bool = False, dry_run: bool = False,
@@ -342,7 +370,8 @@ def remove_tenant(root: Path, name: str, *, force: bool = False, dry_run: bool =
         names = ", ".join(str(t.get("name")) for t in current) or "none"
         raise UserError(f"no tenant '{name}' in {fleet.root / ANSWERS_FILE}",
                         hint=f"`flux-fleet tenant list` shows them (now: {names})")
-    return change_answers(fleet, {"tenants": kept}, f"tenant-remove-{name}", force=force,
+    return change_answers(fleet, {"tenants": kept}, f"tenant-remove-{name}", removes=True,
+                          force=force,
                           dry_run=dry_run, validate=validate)
 
 
@@ -355,7 +384,7 @@ def add_cluster(root: Path, name: str, context: str, env: str | None = None, *,
                         hint=f"pick another name, or `flux-fleet cluster remove {name}` first")
     entry = {"context": context, "env": env or name, "name": name}
     return change_answers(fleet, {"clusters": [*current, entry]}, f"cluster-add-{name}",
-                          dry_run=dry_run, validate=validate)
+                          removes=False, dry_run=dry_run, validate=validate)
 
 
 def remove_cluster(root: Path, name: str, *, force: bool = False, dry_run: bool = False,
@@ -375,7 +404,8 @@ def remove_cluster(root: Path, name: str, *, force: bool = False, dry_run: bool 
     tenant_list = list(fleet.answers.get("tenants") or [])
     if any(name in (t.get("clusters") or []) for t in tenant_list):
         data["tenants"] = _without_cluster(tenant_list, name, kept)
-    return change_answers(fleet, data, f"cluster-remove-{name}", force=force, dry_run=dry_run,
+    return change_answers(fleet, data, f"cluster-remove-{name}", removes=True, force=force,
+                          dry_run=dry_run,
                           validate=validate)
 
 

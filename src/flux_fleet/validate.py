@@ -10,7 +10,6 @@ for problems in the user's files, so one run shows everything. Copier is never i
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -19,11 +18,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from flux_fleet import suppress
+from flux_fleet import loader, suppress
+from flux_fleet.checks import build, drift, references, schema, tenancy
 from flux_fleet.config import Config
 from flux_fleet.errors import UserError
+from flux_fleet.flux import TenancySettings
 from flux_fleet.model import Document, Finding, Inventory, KObject, Severity, Skipped
-from flux_fleet.rules import RULE_MODULES, Rule
+from flux_fleet.resources import schemas_dir
+from flux_fleet.rules import Rule, all_rules
+from flux_fleet.schema_store import SchemaStore
 
 ANSWERS_FILE = ".copier-answers.yml"
 PHASES = ("load", "classify", "schema", "build", "rules", "kubeconform", "filter")
@@ -80,33 +83,14 @@ class ValidationResult:
 
 
 def available_rules() -> dict[str, Rule]:
-    """The registry (rules.all_rules), tolerating a check module that is not installed."""
-    table: dict[str, Rule] = {}
-    for name in RULE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:
-                raise
-            continue
-        for rule in getattr(module, "RULES", ()):
-            table[rule.code] = rule
-    return dict(sorted(table.items()))
+    """The whole registry, by code (every owning module, kubeconform's FF7xx included)."""
+    return all_rules()
 
 
 def _split(results: Iterable[Finding | Skipped], findings: list[Finding],
            skipped: list[Skipped]) -> None:
     for r in results:
         (findings if isinstance(r, Finding) else skipped).append(r)
-
-
-def _check_module(name: str) -> Any | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name != name:
-            raise
-        return None
 
 
 class _Clock:
@@ -141,7 +125,6 @@ def _fresh_built(built: dict[Any, list[KObject]], objects: list[KObject]) -> Ite
 
 def validate(root: Path, config: Config | None = None) -> ValidationResult:
     """Run every check over the repository at ``root``; never raises for problems in files."""
-    from flux_fleet import loader
 
     config = config or Config()
     root = Path(root)
@@ -170,8 +153,6 @@ def validate(root: Path, config: Config | None = None) -> ValidationResult:
     clock.lap("load")
 
     # classify: kustomize configs and patch files are not objects; SOPS data is skipped
-    from flux_fleet.checks import build
-
     cls = build.classify(documents)
     skipped.extend(cls.skips)
     objects = build.file_objects(documents, cls)
@@ -179,16 +160,8 @@ def validate(root: Path, config: Config | None = None) -> ValidationResult:
     clock.lap("classify")
 
     # schema on file objects (one store: each schema compiled once)
-    schema = _check_module("flux_fleet.checks.schema")
-    store = None
-    if schema is not None:
-        from flux_fleet.resources import schemas_dir
-        from flux_fleet.schema_store import SchemaStore
-
-        store = SchemaStore(schemas_dir())
-        _split(schema.check_objects(objects, store, strict=config.strict), findings, skipped)
-    else:
-        result.notes.append("schema checks: flux_fleet.checks.schema is not installed, skipped")
+    store = SchemaStore(schemas_dir())
+    _split(schema.check_objects(objects, store, strict=config.strict), findings, skipped)
     clock.lap("schema")
 
     # builds, in parallel, each distinct (path, options) once
@@ -200,14 +173,11 @@ def validate(root: Path, config: Config | None = None) -> ValidationResult:
     stats.built_objects = sum(len(v) for v in built.built.values())
     clock.lap("build")
 
-    if schema is not None and store is not None:
-        _split(schema.check_objects(list(_fresh_built(built.built, objects)), store,
-                                    strict=config.strict), findings, skipped)
+    _split(schema.check_objects(list(_fresh_built(built.built, objects)), store,
+                                strict=config.strict), findings, skipped)
     clock.lap("schema")
 
     # graph rules: references, tenancy, drift
-    from flux_fleet.flux import TenancySettings
-
     tenant_repo = config.tenant or bool(answers and answers.get("repo_kind") == "tenant")
     overrides: dict[str, Any] = {}
     if config.tenant:
@@ -218,20 +188,13 @@ def validate(root: Path, config: Config | None = None) -> ValidationResult:
     inv = Inventory(root=str(root.resolve()), documents=documents, objects=objects,
                     built=built.built, patch_files=cls.patch_files,
                     kustomize_dirs=cls.kustomize_dirs, tenant_repo=tenant_repo, answers=answers)
-    for name, call in (("references", lambda m: m.check(inv, settings)),
-                       ("tenancy", lambda m: m.check(inv, settings)),
-                       ("drift", lambda m: m.check(inv))):
-        module = _check_module(f"flux_fleet.checks.{name}")
-        if module is None:
-            result.notes.append(f"{name} checks: flux_fleet.checks.{name} is not installed, "
-                                "skipped")
-            continue
-        _split(call(module), findings, skipped)
+    _split(references.check(inv, settings), findings, skipped)
+    _split(tenancy.check(inv, settings), findings, skipped)
+    _split(drift.check(inv), findings, skipped)
     clock.lap("rules")
 
     if config.kubeconform:
         from flux_fleet import kubeconform
-        from flux_fleet.resources import schemas_dir
 
         kc = kubeconform.run(built.built, schemas_dir(), jobs=config.jobs)
         findings.extend(kc.findings)

@@ -360,7 +360,8 @@ def _located(built: KObject, by_name: dict[tuple[str, str, str], list[KObject]])
 
 
 def cluster_roots(inv: Inventory) -> tuple[str, ...]:
-    """Cluster directories: the parent of each flux-system kustomization listing gotk-components.yaml,
+    """Cluster directories: the parent of each flux-system kustomization that lists
+    gotk-components.yaml,
     and the spec.path of each flux-system Kustomization read from a file. Longest first."""
     roots: set[str] = set()
     for doc in inv.documents:
@@ -497,7 +498,10 @@ def resolve(
     severity = Severity.WARNING if ref.role == "values" and ref.kind == "Secret" else None
     hint = rule.fix
     if ref.role == "values" and ref.kind == "Secret":
-        hint += " If the Secret is created outside Git, mark the reference optional or suppress this line."
+        hint += (
+            " If the Secret is created outside Git, mark the reference optional or "
+            "suppress this line."
+        )
     return rule.at(
         obj,
         (*ref.path, "name"),

@@ -108,6 +108,8 @@ RULES: tuple[Rule, ...] = (
     UNKNOWN_KIND, SCHEMA_VIOLATION, CEL_VIOLATION, UNSERVED_VERSION, MISSING_NAME,
 )
 
+KUSTOMIZE_CONFIG = "kustomize.config.k8s.io/"
+
 # Errors that a string placeholder can cause and that substitution at apply time may resolve.
 _VALUE_KEYWORDS = frozenset({
     "type", "pattern", "enum", "const", "format", "minLength", "maxLength", "minimum",
@@ -153,6 +155,8 @@ def check_objects(objects: Iterable[KObject], store: SchemaStore, *,
 
 def check_object(obj: KObject, store: SchemaStore, *, strict: bool) -> Iterator[Finding | Skipped]:
     api_version, kind = obj.api_version, str(obj.data.get("kind", ""))
+    if api_version.startswith(KUSTOMIZE_CONFIG):
+        return  # a kustomization.yaml is kustomize's input, never applied to the cluster
     info = store.info(api_version, kind)
     if info is not None and not info.served:
         target = f"; use {info.use}" if info.use else ""

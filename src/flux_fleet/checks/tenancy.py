@@ -129,9 +129,8 @@ TENANT_BINDING = Rule(
     ),
     good=(
         "kind: RoleBinding\nmetadata:\n  namespace: dev-team\nsubjects:\n  - kind: "
-        "ServiceAccount\n"
-    )
-    "    name: flux\n    namespace: dev-team\n",
+        "ServiceAccount\n    name: flux\n    namespace: dev-team\n"
+    ),
 )
 CLUSTER_ADMIN = Rule(
     code="FF507",
@@ -599,8 +598,8 @@ def tenant_object(t: Tenancy, obj: KObject) -> Iterator[Result]:
                 obj,
                 ("spec", "url"),
                 message=(
-                    f"{obj.id}: spec.url {url} is outside the allowed prefixes ({', "
-                    f"'.join(prefixes)})"
+                    f"{obj.id}: spec.url {url} is outside the allowed prefixes "
+                    f"({', '.join(prefixes)})"
                 ),
             )
 

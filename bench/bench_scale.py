@@ -1,0 +1,266 @@
+"""Scale benchmark: render, update and validate fleets up to 20 clusters x 500 tenants.
+
+    python bench/bench_scale.py                          # ladder 2x10 5x100 10x250 20x500
+    python bench/bench_scale.py --sizes 2x10,5x100       # a shorter ladder
+    python bench/bench_scale.py --sizes 5x100 --no-update --no-write
+
+For each size (clusters x tenants) it builds a tagged copy of this template in a temporary git
+repository (v1.0.0), then measures, each step in a fresh process (wall seconds, peak RSS of the
+process tree from wait4):
+
+- render: `flux-fleet new DEST --template TPL --vcs-ref v1.0.0 --data-file answers.yml`;
+- validate: `flux-fleet validate DEST --format json` (its summary gives files, documents and the
+  time per phase);
+- copier update: the template is bumped to v1.1.0 (one line changed in every per-tenant file and
+  the README) and `copier update --defaults --vcs-ref v1.1.0` moves the committed fleet to it;
+- tenant add: `flux-fleet tenant add` (a Copier update with a new tenants answer, then validation).
+
+Results go to docs/performance-scale.md (with the machine) unless --no-write. Not part of the
+test run; it needs git, copier and kustomize (or kubectl) on PATH, and no network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SIZES = "2x10,5x100,10x250,20x500"
+FLUX_FLEET = [sys.executable, "-m", "flux_fleet"]
+TEMPLATE_PARTS = ("copier.yml", "template")
+BUMP_FILES = ("rbac.yaml.jinja", "README.md.jinja")
+
+
+@dataclass
+class Step:
+    seconds: float
+    peak_mb: float
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Row:
+    clusters: int
+    tenants: int
+    render: Step | None = None
+    validate: Step | None = None
+    update: Step | None = None
+    tenant_add: Step | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    rendered_files: int = 0
+
+
+def measured(cmd: list[str], cwd: Path | None = None,
+             env: dict[str, str] | None = None) -> Step:
+    """Run a command; wall time and peak RSS (wait4: the process and its reaped children)."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        detail = (err.read() or out.read())[-2000:]
+    return Step(seconds, usage.ru_maxrss / 1024, proc.returncode == 0, detail)
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True)
+
+
+def template_repo(root: Path) -> Path:
+    """A tagged (v1.0.0) git copy of this template, then a v1.1.0 bump of per-tenant files."""
+    tpl = root / "template-repo"
+    tpl.mkdir()
+    for part in TEMPLATE_PARTS:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, tpl / part)
+        else:
+            shutil.copy2(src, tpl / part)
+    git(tpl, "init", "-q")
+    git(tpl, "add", "-A")
+    git(tpl, "commit", "-q", "-m", "template v1.0.0")
+    git(tpl, "tag", "v1.0.0")
+    bumped = 0
+    for path in sorted((tpl / "template" / "platform").rglob("*")):
+        if path.is_file() and path.name in BUMP_FILES:
+            text = path.read_text(encoding="utf-8")
+            path.write_text(text.replace("\n", "\n# template v1.1.0\n", 1), encoding="utf-8")
+            bumped += 1
+    assert bumped, "nothing to bump in the template"
+    git(tpl, "commit", "-q", "-am", "template v1.1.0")
+    git(tpl, "tag", "v1.1.0")
+    return tpl
+
+
+def answers(clusters: int, tenants: int) -> dict[str, Any]:
+    """Clusters c01.. alternating staging/production; tenants t001.. on every cluster."""
+    envs = ("staging", "production")
+    return {
+        "fleet_name": "scale",
+        "clusters": [{"name": f"c{i:02d}", "context": f"c{i:02d}", "env": envs[i % 2]}
+                     for i in range(1, clusters + 1)],
+        "tenants": [{"name": f"t{i:03d}", "repo_url": f"https://github.com/example-org/t{i:03d}"}
+                    for i in range(1, tenants + 1)],
+    }
+
+
+def bench_size(clusters: int, tenants: int, work: Path, tpl: Path, *, update: bool,
+               env: dict[str, str]) -> Row:
+    row = Row(clusters, tenants)
+    size = work / f"{clusters}x{tenants}"
+    size.mkdir()
+    data_file = size / "answers.yml"
+    data_file.write_text(yaml.safe_dump(answers(clusters, tenants)), encoding="utf-8")
+    fleet = size / "fleet"
+    row.render = measured([*FLUX_FLEET, "new", str(fleet), "--template", str(tpl),
+                           "--vcs-ref", "v1.0.0", "--defaults", "--data-file", str(data_file)],
+                          env=env)
+    print(f"{clusters}x{tenants}: render {row.render.seconds:.1f}s", flush=True)
+    if not row.render.ok:
+        return row
+    row.rendered_files = sum(1 for p in fleet.rglob("*") if p.is_file() and ".git" not in p.parts)
+    report = size / "report.json"
+    row.validate = measured([*FLUX_FLEET, "validate", str(fleet), "--format", "json", "-o",
+                             str(report)], env=env)
+    if report.is_file():
+        row.summary = json.loads(report.read_text(encoding="utf-8"))["summary"]
+    print(f"{clusters}x{tenants}: validate {row.validate.seconds:.1f}s "
+          f"({row.summary.get('documents')} documents)", flush=True)
+    if not update:
+        return row
+    git(fleet, "init", "-q")
+    git(fleet, "add", "-A")
+    git(fleet, "commit", "-q", "-m", "fleet")
+    row.update = measured([sys.executable, "-m", "copier", "update", "--defaults", "--quiet",
+                           "--vcs-ref", "v1.1.0", "--conflict", "inline", str(fleet)], env=env)
+    print(f"{clusters}x{tenants}: copier update {row.update.seconds:.1f}s", flush=True)
+    if row.update.ok:
+        git(fleet, "add", "-A")
+        git(fleet, "commit", "-q", "-m", "template v1.1.0")
+        row.tenant_add = measured(
+            [*FLUX_FLEET, "tenant", "add", "newcomer", "--repo",
+             "https://github.com/example-org/newcomer", "--dir", str(fleet)], env=env)
+        print(f"{clusters}x{tenants}: tenant add {row.tenant_add.seconds:.1f}s", flush=True)
+    return row
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    kustomize = shutil.which("kustomize") or shutil.which("kubectl") or "none"
+    return (f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} CPUs, "
+            f"Python {platform.python_version()}, kustomize via {Path(kustomize).name}")
+
+
+def _fmt(step: Step | None) -> tuple[str, str]:
+    if step is None:
+        return "not run", ""
+    if not step.ok:
+        return "failed", ""
+    return f"{step.seconds:.1f}", f"{step.peak_mb:.0f}"
+
+
+def report(rows: list[Row], skipped: list[str]) -> str:
+    lines = [
+        "# Performance at scale",
+        "",
+        "Produced by `python bench/bench_scale.py` (see its docstring); each step runs in a fresh",
+        "process, so import and start-up costs are included. Peak memory is the peak resident",
+        "set of the step's process (wait4).",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        "| clusters x tenants | files | documents | render s (MB) | validate s (MB) "
+        "| docs/s | validate ms/tenant | copier update s (MB) | tenant add s (MB) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        docs = r.summary.get("documents", 0)
+        vs = r.validate.seconds if r.validate and r.validate.ok else 0
+        cells = []
+        for step in (r.render, r.validate, r.update, r.tenant_add):
+            t, mb = _fmt(step)
+            cells.append(f"{t} ({mb})" if mb else t)
+        lines.append(
+            f"| {r.clusters} x {r.tenants} | {r.rendered_files} | {docs} | {cells[0]} | "
+            f"{cells[1]} | {docs / vs:.0f} | {1000 * vs / r.tenants:.1f} | {cells[2]} | "
+            f"{cells[3]} |" if vs else
+            f"| {r.clusters} x {r.tenants} | {r.rendered_files} | {docs} | {cells[0]} | "
+            f"{cells[1]} | | | {cells[2]} | {cells[3]} |")
+    lines += ["", "Validate phases (seconds, from the validator's own summary):", "",
+              "| clusters x tenants | load | classify | schema | build | rules | wall | "
+              "kustomize builds |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ph = r.summary.get("phases", {})
+        if ph:
+            lines.append(
+                f"| {r.clusters} x {r.tenants} | " + " | ".join(
+                    f"{ph.get(p, 0):.2f}" for p in ("load", "classify", "schema", "build",
+                                                    "rules"))
+                + f" | {r.summary.get('wall', 0):.2f} | {r.summary.get('kustomize_builds', '')} |")
+    if skipped:
+        lines += ["", "Not run: " + "; ".join(skipped) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default=DEFAULT_SIZES,
+                        help="comma-separated CLUSTERSxTENANTS (default: %(default)s)")
+    parser.add_argument("--no-update", action="store_true",
+                        help="skip copier update and tenant add")
+    parser.add_argument("--update-max-tenants", type=int, default=10**9,
+                        help="skip the update steps above this many tenants")
+    parser.add_argument("--out", default=str(REPO / "docs" / "performance-scale.md"))
+    parser.add_argument("--no-write", action="store_true", help="print the report only")
+    args = parser.parse_args(argv)
+    sizes = [tuple(int(n) for n in s.lower().split("x")) for s in args.sizes.split(",") if s]
+    rows: list[Row] = []
+    skipped: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="flux-fleet-scale-") as tmp:
+        work = Path(tmp)
+        home = work / "home"
+        home.mkdir()
+        gitconfig = home / ".gitconfig"
+        gitconfig.write_text("[user]\n\tname = Bench\n\temail = bench@example.com\n"
+                             "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n")
+        env = {**os.environ, "HOME": str(home), "GIT_CONFIG_GLOBAL": str(gitconfig),
+               "GIT_CONFIG_NOSYSTEM": "1", "NO_COLOR": "1"}
+        os.environ.update({k: env[k] for k in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")})
+        tpl = template_repo(work)
+        for clusters, tenants in sizes:
+            update = not args.no_update and tenants <= args.update_max_tenants
+            if not update:
+                skipped.append(f"copier update / tenant add at {clusters} x {tenants}")
+            rows.append(bench_size(clusters, tenants, work, tpl, update=update, env=env))
+    text = report(rows, skipped)
+    print(text)
+    if not args.no_write:
+        Path(args.out).write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

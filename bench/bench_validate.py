@@ -1,0 +1,346 @@
+"""Benchmark `flux-fleet validate` on rendered fleets of growing size.
+
+    python bench/bench_validate.py              # 2x2 4x8 8x16; writes docs/performance.md
+    python bench/bench_validate.py --sizes 2x2 --no-write
+
+For each size (clusters x tenants) it renders a fleet with the real template (flux_fleet.render,
+i.e. copier copy), then measures, in the same run and on the same documents:
+
+- flux-fleet validate, phase by phase (load, classify, schema, build, rules), in process, best of N;
+- the CLI as pre-commit runs it (a fresh process: imports included);
+- bare libyaml parsing of the same files (PyYAML CSafeLoader: the floor for anything that parses);
+- check-jsonschema (one CLI run per kind, against our schema store) and kubernetes-validate
+  (the Python API, core kinds only: it ships no Flux schemas), installed from the `bench` extra
+  when missing.
+
+Not part of the test run. Figures are wall-clock seconds on whatever machine runs it; the
+report records that machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from flux_fleet.config import Config  # noqa: E402
+from flux_fleet.loader import discover  # noqa: E402
+from flux_fleet.resources import schemas_dir  # noqa: E402
+from flux_fleet.validate import validate  # noqa: E402
+
+PHASES = ("load", "classify", "schema", "build", "rules", "filter")
+
+
+@dataclass
+class Row:
+    clusters: int
+    tenants: int
+    files: int = 0
+    documents: int = 0
+    objects: int = 0
+    built_objects: int = 0
+    kustomizations: int = 0
+    builds: int = 0
+    findings: int = 0
+    render_s: float = 0.0
+    wall_s: float = 0.0
+    cli_s: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    floor_s: float = 0.0
+    floor_docs: int = 0
+    cjs_s: float | None = None
+    cjs_docs: int = 0
+    kv_s: float | None = None
+    kv_docs: int = 0
+    kv_no_schema: int = 0
+
+    @property
+    def without_build_s(self) -> float:
+        return self.wall_s - self.phases.get("build", 0.0)
+
+
+def fleet_data(clusters: int, tenants: int) -> dict[str, Any]:
+    names = [f"c{i:02d}" for i in range(clusters)]
+    return {
+        "fleet_name": f"bench-{clusters}x{tenants}",
+        "clusters": [{"name": n, "context": n, "env": n} for n in names],
+        "tenants": [{
+            "name": f"team-{j:02d}",
+            "namespaces": [f"team-{j:02d}"],
+            "repo_url": f"https://github.com/example-org/team-{j:02d}",
+            "branch": "main",
+            "paths": {n: f"./{n}" for n in names},
+            "role": "admin",
+        } for j in range(tenants)],
+    }
+
+
+def render(dest: Path, clusters: int, tenants: int) -> float:
+    from flux_fleet.render import render_new
+
+    start = time.perf_counter()
+    render_new(dest, fleet_data(clusters, tenants), defaults=True)
+    return time.perf_counter() - start
+
+
+def floor(root: Path, files: list[str]) -> tuple[float, int]:
+    """Bare libyaml: read and parse every document of every file, nothing else."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    start = time.perf_counter()
+    docs = 0
+    for name in files:
+        text = (root / name).read_bytes()
+        docs += sum(1 for d in yaml.load_all(text, Loader=loader) if d is not None)
+    return time.perf_counter() - start, docs
+
+
+def objects_of(root: Path, files: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for name in files:
+        for d in yaml.load_all((root / name).read_bytes(), Loader=yaml.CSafeLoader):
+            if isinstance(d, dict) and "apiVersion" in d and isinstance(d.get("kind"), str):
+                out.append(d)
+    return out
+
+
+def schema_file(store: Path, data: dict[str, Any]) -> Path | None:
+    api = str(data["apiVersion"])
+    group, _, version = api.rpartition("/")
+    path = store / (group or "v1") / f"{str(data['kind']).lower()}_{version}.json"
+    return path if path.is_file() else None
+
+
+def check_jsonschema(objs: list[dict[str, Any]]) -> tuple[float | None, int]:
+    exe = shutil.which("check-jsonschema")
+    if exe is None:
+        return None, 0
+    store = schemas_dir()
+    by_schema: dict[Path, list[dict[str, Any]]] = defaultdict(list)
+    for d in objs:
+        sf = schema_file(store, d)
+        if sf is not None:
+            by_schema[sf].append(d)
+    with tempfile.TemporaryDirectory() as tmp:
+        batches = []
+        for i, (sf, docs) in enumerate(by_schema.items()):
+            files = []
+            for j, d in enumerate(docs):
+                f = Path(tmp) / f"{i}-{j}.yaml"
+                f.write_text(yaml.safe_dump(d))
+                files.append(str(f))
+            batches.append([exe, "--schemafile", str(sf), *files])
+        start = time.perf_counter()
+        for cmd in batches:
+            subprocess.run(cmd, capture_output=True, check=False)
+        return time.perf_counter() - start, sum(len(v) for v in by_schema.values())
+
+
+def kubernetes_validate(objs: list[dict[str, Any]]) -> tuple[float | None, int, int]:
+    try:
+        import kubernetes_validate as kv
+    except ImportError:
+        return None, 0, 0
+    version = kv.utils.latest_version()
+    done = missing = 0
+    start = time.perf_counter()
+    for d in objs:
+        try:
+            kv.validate(d, version, strict=True)
+            done += 1
+        except kv.ValidationError:
+            done += 1
+        except Exception:
+            missing += 1
+    return time.perf_counter() - start, done, missing
+
+
+def ensure_bench_extra() -> None:
+    """check-jsonschema and kubernetes-validate come from the `bench` extra; install if missing."""
+    missing = [p for p, probe in (("check-jsonschema", shutil.which("check-jsonschema")),
+                                  ("kubernetes-validate", _importable("kubernetes_validate")))
+               if not probe]
+    if missing:
+        print(f"installing {', '.join(missing)} (the bench extra)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=False)
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def measure(clusters: int, tenants: int, repeat: int, work: Path) -> Row:
+    row = Row(clusters, tenants)
+    root = work / f"fleet-{clusters}x{tenants}"
+    row.render_s = render(root, clusters, tenants)
+    best = None
+    for _ in range(repeat):
+        result = validate(root, Config())
+        if best is None or result.stats.wall < best.stats.wall:
+            best = result
+    assert best is not None
+    s = best.stats
+    row.files, row.documents, row.objects = s.files, s.documents, s.objects
+    row.built_objects, row.kustomizations, row.builds = s.built_objects, s.built, s.builds
+    row.findings = len(best.findings)
+    row.wall_s, row.phases = s.wall, dict(s.phases)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "flux_fleet", "validate", str(root)],
+                   capture_output=True, check=False)
+    row.cli_s = time.perf_counter() - start
+    files = discover(root)
+    row.floor_s, row.floor_docs = min((floor(root, files) for _ in range(repeat)),
+                                      key=lambda x: x[0])
+    objs = objects_of(root, files)
+    row.cjs_s, row.cjs_docs = check_jsonschema(objs)
+    row.kv_s, row.kv_docs, row.kv_no_schema = kubernetes_validate(objs)
+    return row
+
+
+def rate(n: int, seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    return f"{n / seconds:,.0f}" if seconds > 0 else "∞"
+
+
+def machine() -> str:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    kust = shutil.which("kustomize")
+    tool = "kustomize" if kust else "kubectl kustomize"
+    try:
+        cmd = [kust, "version"] if kust else ["kubectl", "version", "--client"]
+        ver = subprocess.run(cmd, capture_output=True, text=True,
+                             check=False).stdout.strip().splitlines()
+        tool += f" ({ver[0]})" if ver else ""
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} cores ({cpu or platform.processor() or 'unknown CPU'}), "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
+            f"PyYAML {yaml.__version__} (libyaml: {yaml.__with_libyaml__}), builds with {tool}")
+
+
+def report(rows: list[Row], repeat: int) -> str:
+    out = [
+        "# Performance of `flux-fleet validate`",
+        "",
+        "<!-- Written by `python bench/bench_validate.py`; rerun it to refresh. -->",
+        "",
+        f"Machine: {machine()}. Load average when the run ended: "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} (other work on the machine "
+        "inflates the figures; compare columns of one run, not runs).",
+        "",
+        "Fleets rendered with the real template (`flux_fleet.render`, i.e. `copier copy`), "
+        "clusters x tenants; every tenant on every cluster. Validation runs in process, best "
+        f"of {repeat}; **CLI** is one fresh `flux-fleet validate` process as pre-commit runs "
+        "it (imports included). Times in seconds.",
+        "",
+        "## Wall time",
+        "",
+        "| fleet | files | docs | objects (files + built) | Kustomizations built / kustomize runs "
+        "| findings | render | validate | CLI | validate without builds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r.clusters}x{r.tenants} | {r.files} | {r.documents} | "
+            f"{r.objects} + {r.built_objects} | {r.kustomizations} / {r.builds} | {r.findings} | "
+            f"{r.render_s:.2f} | **{r.wall_s:.2f}** | {r.cli_s:.2f} | {r.without_build_s:.3f} |")
+    out += [
+        "",
+        "*Kustomizations built* counts distinct Flux Kustomization identities "
+        "(kind/namespace/name); each cluster's `flux-system`, `infrastructure`, ... share one, so "
+        "*kustomize runs* is the number that grows with the fleet.",
+        "",
+        "## Phase by phase",
+        "",
+        "Seconds per phase, and documents per second where the phase handles documents "
+        "(load: files' documents; schema: file objects + built objects).",
+        "",
+        "| fleet | " + " | ".join(PHASES) + " | load docs/s | schema objects/s |",
+        "|---|" + "---|" * (len(PHASES) + 2),
+    ]
+    for r in rows:
+        out.append(
+            f"| {r.clusters}x{r.tenants} | "
+            + " | ".join(f"{r.phases.get(p, 0.0):.3f}" for p in PHASES)
+            + f" | {rate(r.documents, r.phases.get('load'))}"
+            + f" | {rate(r.objects + r.built_objects, r.phases.get('schema'))} |")
+    out += [
+        "",
+        "## Side by side, same documents",
+        "",
+        "Documents per second. *Floor*: bare libyaml parsing (PyYAML `CSafeLoader`) of the same "
+        "files, nothing else. *flux-fleet without builds*: the whole pipeline minus the kustomize "
+        "phase, over the files' documents; the goal is at least half the floor. "
+        "*check-jsonschema*: its CLI, one run per kind against our schema store (process "
+        "start-up included, as in a pre-commit hook). *kubernetes-validate*: its Python API, "
+        "strict; it has no Flux schemas, so Flux kinds are counted as 'no schema' and not "
+        "validated.",
+        "",
+        "| fleet | floor (libyaml) | flux-fleet without builds | ratio to floor | "
+        "check-jsonschema | kubernetes-validate (validated / no schema) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ff = r.documents / r.without_build_s if r.without_build_s > 0 else 0.0
+        fl = r.floor_docs / r.floor_s if r.floor_s > 0 else 0.0
+        out.append(
+            f"| {r.clusters}x{r.tenants} | {fl:,.0f} | {ff:,.0f} | "
+            f"{ff / fl if fl else 0:.2f} | {rate(r.cjs_docs, r.cjs_s)} | "
+            f"{rate(r.kv_docs, r.kv_s)} ({r.kv_docs} / {r.kv_no_schema}) |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["2x2", "4x8", "8x16"],
+                        help="clusters x tenants, e.g. 2x2 4x8")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true",
+                        help="print the report instead of writing docs/performance.md")
+    parser.add_argument("--no-install", action="store_true",
+                        help="do not pip-install check-jsonschema / kubernetes-validate")
+    args = parser.parse_args(argv)
+    if not args.no_install:
+        ensure_bench_extra()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="flux-fleet-bench-") as tmp:
+        for size in args.sizes:
+            c, t = (int(x) for x in size.lower().split("x"))
+            print(f"{c} clusters x {t} tenants ...", file=sys.stderr, flush=True)
+            rows.append(measure(c, t, args.repeat, Path(tmp)))
+    text = report(rows, args.repeat)
+    if args.no_write:
+        print(text)
+    else:
+        target = REPO / "docs" / "performance.md"
+        target.write_text(text)
+        print(f"wrote {target}", file=sys.stderr)
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
