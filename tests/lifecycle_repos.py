@@ -32,7 +32,7 @@ def template_repo(dest: Path) -> Path:
 
 def make_v2(tpl: Path, extra: dict[str, str] | None = None) -> None:
     """Tag v2: a new file, a changed manifest line, a bumped flux_version default."""
-    (tpl / NEW_FILE).write_text("# Upgrading\n\nRead the release notes before `flux-fleet update`.\n")
+    (tpl / NEW_FILE).write_text("# Upgrading\n\nRead the release notes before updating.\n")
     infra = tpl / INFRA
     text = infra.read_text()
     assert "retryInterval: 1m" in text, "the template changed: pick another line to bump"

@@ -10,6 +10,9 @@ import yaml
 
 from flux_fleet.cli import main
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
 
 def answers_of(dest: Path) -> dict[str, object]:
     return yaml.safe_load((dest / ".copier-answers.yml").read_text())
@@ -86,3 +89,33 @@ def test_renders_a_tagged_template_version(tmp_path: Path) -> None:
 
 def test_version_option() -> None:
     assert main(["--version"]) == 0
+
+
+def test_a_fleet_rendered_from_the_bundled_copy_records_the_template_url_and_tag(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Installed from a wheel, the template is no git repo: the fleet must still be updatable."""
+    import shutil
+
+    from flux_fleet import render, resources
+
+    bundled = tmp_path / "site-packages" / "flux_fleet" / "_template"
+    shutil.copytree(REPO_ROOT / "template", bundled / "template")
+    shutil.copy(REPO_ROOT / "copier.yml", bundled / "copier.yml")
+    monkeypatch.setattr(resources, "template_dir", lambda: bundled)
+    monkeypatch.setattr(render, "__version__", "1.4.0")
+
+    dest = render.render_new(tmp_path / "fleet", {}, defaults=True)
+
+    answers = yaml.safe_load((dest / ".copier-answers.yml").read_text())
+    assert answers["_src_path"] == "https://github.com/flux-fleet/flux-fleet"
+    assert answers["_commit"] == "v1.4.0"
+    assert answers["tenants"][0]["name"] == "dev-team"  # the answers themselves are untouched
+
+
+def test_a_development_build_records_no_release_tag() -> None:
+    from flux_fleet.render import release_tag
+
+    assert release_tag("1.4.0") == "v1.4.0"
+    assert release_tag("0.0.1.dev3+gba1abb588") is None
+    assert release_tag("0.0.0") is None

@@ -101,6 +101,11 @@ def _translate(exc: Exception, what: str) -> Exception:
         first, *rest = text.splitlines()
         return UserError(first.rstrip(":"), problems=rest,
                          hint="fix the value and rerun; `flux-fleet new --help` lists the answers")
+    if isinstance(exc, ValueError) and text.startswith("Unknown revision"):
+        return UserError(f"copier {what}: the template has no {text[len('Unknown '):]}",
+                         hint="the fleet's _commit is not in the template repository (rendered "
+                              "from an uncommitted checkout?); move it to a tag with "
+                              "`flux-fleet update --to vX.Y.Z`")
     return CopierError(what, f"{type(exc).__name__}: {text}")
 
 

@@ -218,4 +218,47 @@ def render_new(
             raise ToolError("copier", ["copier", "copy", str(template or local), str(dest)], 1,
                             str(err)) from err
         raise
+    if template is None and not _is_git_checkout(local):
+        record_reachable_source(dest / ANSWERS_FILE, __version__)
     return dest
+
+
+ANSWERS_FILE = ".copier-answers.yml"
+
+
+def release_tag(version: str) -> str | None:
+    """The git tag a package version was built from, or None for a development build."""
+    if not version or version == "0.0.0" or any(m in version for m in ("dev", "+")):
+        return None
+    return f"v{version}"
+
+
+def record_reachable_source(answers_file: Path, version: str) -> None:
+    """Point a fleet rendered from the wheel's bundled copy at the template's git URL.
+
+    The bundled copy lives in site-packages and is no git repository, so Copier records a path
+    that ``copier update`` can never use again. Copier would have recorded exactly the template
+    URL and its release tag had the fleet been copied from there, which is what this writes
+    (only these two source keys; the answers themselves are untouched). A development build has
+    no release tag: ``_commit`` stays absent and ``flux-fleet update`` explains the fix.
+    """
+    from ruamel.yaml import YAML
+
+    if not answers_file.is_file():
+        return
+    rt = YAML()
+    rt.preserve_quotes = True
+    doc = rt.load(answers_file.read_text(encoding="utf-8"))
+    url = doc.get("template_url") if hasattr(doc, "get") else None
+    if not url:
+        return
+    doc["_src_path"] = str(url)
+    tag = release_tag(version)
+    if tag:
+        doc["_commit"] = tag
+    elif "_commit" in doc:
+        del doc["_commit"]
+    tmp = answers_file.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        rt.dump(doc, fh)
+    tmp.replace(answers_file)

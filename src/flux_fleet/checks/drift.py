@@ -117,7 +117,8 @@ def _subdirs(root: Path, rel: str) -> list[str]:
 def _first_file(root: Path, rel: str) -> str:
     """A file inside folder ``rel`` to point the finding at (kustomization.yaml first)."""
     folder = root / rel
-    for dirpath, _dirs, files in os.walk(folder):
+    for dirpath, dirs, files in os.walk(folder):
+        dirs.sort()
         for name in sorted(files, key=lambda n: (n != "kustomization.yaml", n)):
             return Path(dirpath, name).relative_to(root).as_posix()
     return rel
