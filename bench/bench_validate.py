@@ -1,13 +1,13 @@
 """Benchmark `flux-fleet validate` on rendered fleets of growing size.
 
-    python bench/bench_validate.py              # 2x2 4x8 8x16; writes docs/performance.md
+    python bench/bench_validate.py              # default 2x2 4x8 8x16 5x100 -> docs/performance.md
     python bench/bench_validate.py --sizes 2x2 --no-write
 
 For each size (clusters x tenants) it renders a fleet with the real template (flux_fleet.render,
 i.e. copier copy), then measures, in the same run and on the same documents:
 
 - flux-fleet validate, phase by phase (load, classify, schema, build, rules), in process, best of N;
-- the CLI as pre-commit runs it (a fresh process: imports included);
+- the CLI as pre-commit runs it (a fresh process: imports included), best of N;
 - bare libyaml parsing of the same files (PyYAML CSafeLoader: the floor for anything that parses);
 - check-jsonschema (one CLI run per kind, against our schema store) and kubernetes-validate
   (the Python API, core kinds only: it ships no Flux schemas), installed from the `bench` extra
@@ -90,10 +90,11 @@ def fleet_data(clusters: int, tenants: int) -> dict[str, Any]:
 
 
 def render(dest: Path, clusters: int, tenants: int) -> float:
+    """Render a fleet; 0 x 0 is the template's defaults (`flux-fleet new DEST --defaults`)."""
     from flux_fleet.render import render_new
 
     start = time.perf_counter()
-    render_new(dest, fleet_data(clusters, tenants), defaults=True)
+    render_new(dest, fleet_data(clusters, tenants) if clusters else {}, defaults=True)
     return time.perf_counter() - start
 
 
@@ -199,10 +200,13 @@ def measure(clusters: int, tenants: int, repeat: int, work: Path) -> Row:
     row.built_objects, row.kustomizations, row.builds = s.built_objects, s.built, s.builds
     row.findings = len(best.findings)
     row.wall_s, row.phases = s.wall, dict(s.phases)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "flux_fleet", "validate", str(root)],
-                   capture_output=True, check=False)
-    row.cli_s = time.perf_counter() - start
+    cli = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "flux_fleet", "validate", str(root)],
+                       capture_output=True, check=False)
+        cli.append(time.perf_counter() - start)
+    row.cli_s = min(cli)
     files = discover(root)
     row.floor_s, row.floor_docs = min((floor(root, files) for _ in range(repeat)),
                                       key=lambda x: x[0])
@@ -241,20 +245,66 @@ def machine() -> str:
             f"PyYAML {yaml.__version__} (libyaml: {yaml.__with_libyaml__}), builds with {tool}")
 
 
-def report(rows: list[Row], repeat: int) -> str:
+def label(r: Row) -> str:
+    return "default" if not r.clusters else f"{r.clusters}x{r.tenants}"
+
+
+def ratio(r: Row) -> float:
+    """flux-fleet without builds, in documents per second, over the libyaml floor."""
+    ff = r.documents / r.without_build_s if r.without_build_s > 0 else 0.0
+    fl = r.floor_docs / r.floor_s if r.floor_s > 0 else 0.0
+    return ff / fl if fl else 0.0
+
+
+def _load(values: tuple[float, float, float]) -> str:
+    return ", ".join(f"{x:.1f}" for x in values)
+
+
+def goals(rows: list[Row]) -> list[str]:
+    small = [r for r in rows if (r.clusters, r.tenants) in ((0, 0), (2, 2))]
+    worst = min(rows, key=ratio)
+    met = "**met**"
+    out = [
+        "## Goals (issue 3) and whether this run meets them",
+        "",
+        "| goal | measured | |",
+        "|---|---|---|",
+    ]
+    if small:
+        cli = max(r.cli_s for r in small)
+        out.append(
+            "| a 2-cluster fleet validates in under 1 s wall from the CLI, kustomize builds "
+            f"included | {', '.join(f'{label(r)}: {r.cli_s:.2f} s' for r in small)} | "
+            f"{met if cli < 1.0 else '**not met**'} |")
+    out += [
+        "| everything but the kustomize builds at no less than half the throughput of bare "
+        f"libyaml parsing | ratio {', '.join(f'{label(r)}: {ratio(r):.2f}' for r in rows)} "
+        f"| {met if ratio(worst) >= 0.5 else '**not met** (worst: ' + label(worst) + ')'} |",
+        "| each file parsed once, each schema compiled once, builds in parallel | by "
+        "construction (tests count it: `test_repeated_content_is_checked_once_and_valid_"
+        "objects_take_the_fast_path`, `test_builds_run_in_parallel`, "
+        "`test_same_path_and_options_is_built_once_for_two_clusters`) | " + met + " |",
+    ]
+    return out
+
+
+def report(rows: list[Row], repeat: int, load_start: tuple[float, float, float]) -> str:
     out = [
         "# Performance of `flux-fleet validate`",
         "",
         "<!-- Written by `python bench/bench_validate.py`; rerun it to refresh. -->",
         "",
-        f"Machine: {machine()}. Load average when the run ended: "
-        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} (other work on the machine "
-        "inflates the figures; compare columns of one run, not runs).",
+        f"Machine: {machine()}. Load average (1, 5, 15 min) when the run started: "
+        f"{_load(load_start)}; when it ended: {_load(os.getloadavg())} (other work on the "
+        "machine inflates the figures; compare columns of one run, not runs).",
         "",
         "Fleets rendered with the real template (`flux_fleet.render`, i.e. `copier copy`), "
-        "clusters x tenants; every tenant on every cluster. Validation runs in process, best "
-        f"of {repeat}; **CLI** is one fresh `flux-fleet validate` process as pre-commit runs "
-        "it (imports included). Times in seconds.",
+        "clusters x tenants, every tenant on every cluster; *default* is `flux-fleet new DEST "
+        "--defaults` (2 clusters, 1 tenant). Validation runs in process, best "
+        f"of {repeat}; **CLI** is a fresh `flux-fleet validate` process as pre-commit runs "
+        f"it (imports included), best of {repeat}. Times in seconds.",
+        "",
+        *goals(rows),
         "",
         "## Wall time",
         "",
@@ -264,26 +314,28 @@ def report(rows: list[Row], repeat: int) -> str:
     ]
     for r in rows:
         out.append(
-            f"| {r.clusters}x{r.tenants} | {r.files} | {r.documents} | "
+            f"| {label(r)} | {r.files} | {r.documents} | "
             f"{r.objects} + {r.built_objects} | {r.kustomizations} / {r.builds} | {r.findings} | "
             f"{r.render_s:.2f} | **{r.wall_s:.2f}** | {r.cli_s:.2f} | {r.without_build_s:.3f} |")
     out += [
         "",
-        "*Kustomizations built* counts distinct Flux Kustomization identities "
-        "(kind/namespace/name); each cluster's `flux-system`, `infrastructure`, ... share one, so "
-        "*kustomize runs* is the number that grows with the fleet.",
+        "*Kustomizations built* counts each cluster's Flux Kustomizations separately (every "
+        "cluster has its own `flux-system`, `infrastructure`, ...); *kustomize runs* is lower "
+        "when several of them build the same path with the same options.",
         "",
         "## Phase by phase",
         "",
         "Seconds per phase, and documents per second where the phase handles documents "
-        "(load: files' documents; schema: file objects + built objects).",
+        "(load: files' documents; schema: file objects + built objects). The builds run "
+        "while the file objects' schemas are checked, so *build* is the time spent waiting "
+        "for kustomize after that.",
         "",
         "| fleet | " + " | ".join(PHASES) + " | load docs/s | schema objects/s |",
         "|---|" + "---|" * (len(PHASES) + 2),
     ]
     for r in rows:
         out.append(
-            f"| {r.clusters}x{r.tenants} | "
+            f"| {label(r)} | "
             + " | ".join(f"{r.phases.get(p, 0.0):.3f}" for p in PHASES)
             + f" | {rate(r.documents, r.phases.get('load'))}"
             + f" | {rate(r.objects + r.built_objects, r.phases.get('schema'))} |")
@@ -307,16 +359,56 @@ def report(rows: list[Row], repeat: int) -> str:
         ff = r.documents / r.without_build_s if r.without_build_s > 0 else 0.0
         fl = r.floor_docs / r.floor_s if r.floor_s > 0 else 0.0
         out.append(
-            f"| {r.clusters}x{r.tenants} | {fl:,.0f} | {ff:,.0f} | "
-            f"{ff / fl if fl else 0:.2f} | {rate(r.cjs_docs, r.cjs_s)} | "
+            f"| {label(r)} | {fl:,.0f} | {ff:,.0f} | "
+            f"{ratio(r):.2f} | {rate(r.cjs_docs, r.cjs_s)} | "
             f"{rate(r.kv_docs, r.kv_s)} ({r.kv_docs} / {r.kv_no_schema}) |")
+    out += ["", *LEVERS]
     return "\n".join(out) + "\n"
+
+
+LEVERS = [
+    "## What makes it fast",
+    "",
+    "- **Loading**: libyaml's event parser with an iterative builder that records positions "
+    "(no round-trip loader); every file is discovered and parsed once, and the build phase "
+    "reuses the loader's file listing.",
+    "- **Schemas**: each schema is compiled once per run into closures that only answer "
+    "valid/invalid (`flux_fleet.fastschema`); jsonschema runs only on invalid objects, to "
+    "locate the errors. Object content that already passed every check (a base built into "
+    "each cluster, a file object and its built copy) is not checked again.",
+    "- **CEL**: rules compiled once; verdicts memoised on the fields a rule can see.",
+    "- **Builds**: one kustomize run per distinct (path, options), in parallel, started "
+    "before the file objects' schema checks so both proceed together. kustomize's origin "
+    "annotations are not requested: with them kustomize is quadratic in patches (one "
+    "100-tenant overlay took 60 s instead of 0.6 s); built objects are traced back to their "
+    "files by matching them against the file objects the build can reach.",
+    "- **Rules**: the fleet graph is built once and shared by the reference and tenancy "
+    "checks, with indexes by kind and namespace.",
+    "",
+    "## What is left",
+    "",
+    "The throughput goal is met on large fleets and missed on small ones, where a run's fixed "
+    "costs outweigh the parsing floor (about 4 ms for the default fleet's 37 documents): "
+    "reading and compiling the schema of each kind present (about 8 ms for 7 kinds, in the "
+    "profile of the default fleet) and asking git which files to read (about 2 ms). Left "
+    "to do: ship the schemas pre-split or pickled so a kind's schema is read without parsing "
+    "its whole JSON file, and skip the CEL environment when no rule needs evaluating. In "
+    "wall time the kustomize processes dominate at every size (one ~60 ms process per "
+    "distinct build on these 2 cores).",
+    "",
+    "*Validate without builds* is the wall time minus the time spent waiting for builds. "
+    "Since the builds run alongside the file objects' schema checks, the parsing of "
+    "kustomize's output (about 0.3 s of Python for 5x100) competes with those checks for "
+    "the interpreter and lands partly in the schema phase; on a busy machine this moves "
+    "the large fleets' ratio a lot between runs (0.27 to 0.74 for 5x100 in three runs "
+    "here), so read it with the load average.",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["2x2", "4x8", "8x16"],
-                        help="clusters x tenants, e.g. 2x2 4x8")
+    parser.add_argument("--sizes", nargs="+", default=["default", "2x2", "4x8", "8x16", "5x100"],
+                        help="clusters x tenants, e.g. 2x2 4x8; 'default' for the defaults")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-write", action="store_true",
                         help="print the report instead of writing docs/performance.md")
@@ -326,12 +418,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_install:
         ensure_bench_extra()
     rows = []
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="flux-fleet-bench-") as tmp:
         for size in args.sizes:
-            c, t = (int(x) for x in size.lower().split("x"))
+            c, t = (0, 0) if size == "default" else (int(x) for x in size.lower().split("x"))
             print(f"{c} clusters x {t} tenants ...", file=sys.stderr, flush=True)
             rows.append(measure(c, t, args.repeat, Path(tmp)))
-    text = report(rows, args.repeat)
+    text = report(rows, args.repeat, load_start)
     if args.no_write:
         print(text)
     else:

@@ -18,7 +18,7 @@ from flux_fleet.checks.build import (
 )
 from flux_fleet.kustomize import KustomizeError, build, first_error_line
 from flux_fleet.loader import load_tree
-from flux_fleet.model import KObject, ObjectId
+from flux_fleet.model import BuildKey, KObject, ObjectId
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("kustomize") or shutil.which("kubectl")),
@@ -98,8 +98,11 @@ class Run:
         self.result: BuildResult = build_all(root, self.documents, self.objects, **kwargs)
 
     def built(self, name: str, namespace: str = "flux-system") -> list[KObject]:
-        return self.result.built[
-            ObjectId("kustomize.toolkit.fluxcd.io", "Kustomization", namespace, name)]
+        """Every object the Kustomizations of that name build, over all clusters."""
+        want = ObjectId("kustomize.toolkit.fluxcd.io", "Kustomization", namespace, name)
+        found = [objs for key, objs in sorted(self.result.built.items()) if key.id == want]
+        assert found, f"{want} was not built"
+        return [o for objs in found for o in objs]
 
     def names(self, name: str, namespace: str = "flux-system") -> list[str]:
         return sorted(str(o.id) for o in self.built(name, namespace))
@@ -318,7 +321,8 @@ def test_repo_without_flux_builds_its_root_kustomizations(tmp_path):
     })
     run = Run(repo)
     assert run.classification.root_dirs() == ["production", "staging"]
-    staging = ObjectId("kustomize.config.k8s.io", "Kustomization", "", "staging")
+    staging = BuildKey(ObjectId("kustomize.config.k8s.io", "Kustomization", "", "staging"),
+                       "staging/kustomization.yaml")
     assert [str(o.id) for o in run.result.built[staging]] == ["Deployment/team-a-staging/web"]
     assert run.result.built[staging][0].document.file == "staging/kustomization.yaml"
     assert run.result.count == 2
@@ -336,6 +340,29 @@ def test_same_path_and_options_is_built_once_for_two_clusters(tmp_path):
     run = Run(repo, jobs=2)
     assert run.result.count == 1
     assert run.names("infra") == run.names("infra", "flux-system2") == ["Namespace/monitoring"]
+
+
+def test_each_cluster_keeps_its_own_build_of_a_shared_kustomization_name(tmp_path):
+    repo = write_tree(tmp_path, {
+        "clusters/staging/flux-system/gotk-sync.yaml":
+            SYNC + "---\n" + flux_ks("flux-system", "./clusters/staging"),
+        "clusters/production/flux-system/gotk-sync.yaml":
+            SYNC + "---\n" + flux_ks("flux-system", "./clusters/production"),
+        "clusters/staging/apps.yaml": flux_ks("apps", "./apps/staging"),
+        "clusters/production/apps.yaml": flux_ks("apps", "./apps/production"),
+        "apps/staging/web.yaml": deployment("web"),
+        "apps/production/web.yaml": deployment("web"),
+        "apps/production/api.yaml": deployment("api"),
+    })
+    run = Run(repo, jobs=2)
+    apps = ObjectId("kustomize.toolkit.fluxcd.io", "Kustomization", "flux-system", "apps")
+    staging = run.result.built[BuildKey(apps, "clusters/staging/apps.yaml")]
+    production = run.result.built[BuildKey(apps, "clusters/production/apps.yaml")]
+    assert [o.id.name for o in staging] == ["web"]
+    assert sorted(o.id.name for o in production) == ["api", "web"]
+    assert {o.source_file for o in production} == {"apps/production/web.yaml",
+                                                   "apps/production/api.yaml"}
+    assert len(run.result.built) == 4  # flux-system and apps, once per cluster
 
 
 def test_builds_run_in_parallel(tmp_path):

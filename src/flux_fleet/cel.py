@@ -97,7 +97,7 @@ class CelEvaluator:
     """
 
     def __init__(self) -> None:
-        self._env = celpy.Environment()
+        self._env: Any = None  # built on first use: cel-python builds its parser then (~0.1 s)
         self._programs: dict[str, Any] = {}
         self._fields: dict[str, frozenset[str] | None] = {}
         self._memo: dict[tuple[str, str], bool | str] = {}
@@ -105,6 +105,8 @@ class CelEvaluator:
     def _program(self, rule: str) -> Any:
         program = self._programs.get(rule)
         if program is None:
+            if self._env is None:
+                self._env = celpy.Environment()
             try:
                 program = self._env.program(self._env.compile(rule))
             except Exception as exc:  # any parse failure: "cannot check"
@@ -125,15 +127,14 @@ class CelEvaluator:
 
     def holds(self, rule: str, value: Any) -> bool:
         """True when the rule holds for ``self = value``; CelError when it cannot be decided."""
-        program = self._program(rule)
         visible = self._visible(rule, value)
         try:
             key = (rule, json.dumps(visible, sort_keys=True, default=str))
-        except (RecursionError, ValueError) as exc:
-            raise CelError("value too deeply nested to evaluate") from exc
+        except (RecursionError, ValueError, TypeError) as exc:
+            raise CelError("value cannot be evaluated (too deep, or keys of mixed types)") from exc
         known = self._memo.get(key)
         if known is None:
-            known = self._evaluate(program, visible)
+            known = self._evaluate(self._program(rule), visible)
             if len(self._memo) >= _MEMO_LIMIT:
                 self._memo.clear()
             self._memo[key] = known

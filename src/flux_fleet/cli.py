@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
-    except Exception as exc:  # noqa: BLE001 - the one place unexpected errors become exit 3
+    except Exception as exc:  # the one place unexpected errors become exit 3
         with tempfile.NamedTemporaryFile("w", prefix="flux-fleet-crash-", suffix=".log",
                                          delete=False) as log:
             log.write(f"flux-fleet {__version__}\nargs: {args!r}\n\n{traceback.format_exc()}")

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from flux_fleet.errors import ToolError
-from flux_fleet.model import Document, Finding, KObject, ObjectId, Severity, Skipped
+from flux_fleet.model import BuildKey, Document, Finding, KObject, Severity, Skipped
 from flux_fleet.rules import Rule
 
 RULES: tuple[Rule, ...] = (
@@ -110,7 +110,7 @@ def parse_output(stdout: str, origin: Mapping[str, Document]) -> list[Finding]:
     return out
 
 
-def run(built: Mapping[ObjectId, list[KObject]], schemas_dir: Path, jobs: int = 0,
+def run(built: Mapping[BuildKey, list[KObject]], schemas_dir: Path, jobs: int = 0,
         exe: str | None = None, timeout: float = 300.0) -> KubeconformResult:
     """Validate every build's output with kubeconform; a missing binary is a note, not a pass."""
     exe = exe or executable()
@@ -123,7 +123,7 @@ def run(built: Mapping[ObjectId, list[KObject]], schemas_dir: Path, jobs: int = 
         for i, (ks, objects) in enumerate(sorted(built.items())):
             if not objects:
                 continue
-            path = Path(tmp) / f"{i:04d}-{ks.namespace}-{ks.name}.yaml"
+            path = Path(tmp) / f"{i:04d}-{ks.id.namespace}-{ks.id.name}.yaml"
             path.write_text(yaml.safe_dump_all([o.data for o in objects], sort_keys=False))
             origin[str(path)] = objects[0].document
         if not origin:

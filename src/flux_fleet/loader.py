@@ -147,6 +147,7 @@ class LoadResult:
     files: int = 0
     bytes: int = 0
     paths: list[str] = field(default_factory=list)  # the files that were read
+    discovered: list[str] | None = None  # every YAML file found (None: caller named them)
 
 
 # --- scalar resolution (YAML 1.1, as safe_load) -------------------------------------------
@@ -506,13 +507,14 @@ def _walk_files(root: Path) -> list[str]:
     return out
 
 
-def _inside(root: Path, rel: str) -> bool:
+def _inside(root: Path, rel: str, real_root: str | None = None) -> bool:
     """False when ``rel`` (or a link on its way) resolves outside ``root``."""
     try:
-        (root / rel).resolve().relative_to(root.resolve())
-    except (ValueError, OSError, RuntimeError):
+        base = real_root or os.path.realpath(root)
+        real = os.path.realpath(os.path.join(root, rel))
+    except (OSError, ValueError):
         return False
-    return True
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
 
 
 def _discover(root: Path) -> tuple[list[str], list[str]]:
@@ -521,12 +523,14 @@ def _discover(root: Path) -> tuple[list[str], list[str]]:
         names = _walk_files(root)
     keep: list[str] = []
     outside: list[str] = []
+    real_root = os.path.realpath(root)
     for name in names:
-        path = root / name
-        if not (path.is_file() or path.is_symlink()):
+        full = os.path.join(root, name)
+        is_file = os.path.isfile(full)
+        if not (is_file or os.path.islink(full)):
             continue  # tracked but deleted, or a directory named *.yaml
-        if _inside(root, name):
-            if path.is_file():
+        if _inside(root, name, real_root):
+            if is_file:
                 keep.append(name)
         else:
             outside.append(name)
@@ -548,12 +552,15 @@ def load_tree(
     """Read and parse every YAML file of the repository exactly once."""
     root = Path(root)
     findings: list[Finding] = []
+    discovered: list[str] | None = None
     if files is None:
         names, outside = _discover(root)
+        discovered = names
     else:
         names, outside = [], []
+        real_root = os.path.realpath(root)
         for name in files:
-            (names if _inside(root, name) else outside).append(name)
+            (names if _inside(root, name, real_root) else outside).append(name)
     findings.extend(
         _R["FF107"].at_file(name, message=f"Symlink points outside the repository: "
                             f"{os.readlink(root / name) if (root / name).is_symlink() else name}")
@@ -579,4 +586,5 @@ def load_tree(
         docs, problems = load_text(raw, name, limits)
         documents.extend(docs)
         findings.extend(problems)
-    return LoadResult(documents, findings, files=len(read), bytes=total, paths=read)
+    return LoadResult(documents, findings, files=len(read), bytes=total, paths=read,
+                      discovered=discovered)

@@ -85,7 +85,9 @@ class ObjectId:
     name: str
 
     def __str__(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+        if self.namespace:
+            return f"{self.kind}/{self.namespace}/{self.name}"
+        return f"{self.kind}/{self.name}"
 
     @classmethod
     def of(cls, data: dict[str, Any], default_namespace: str = "") -> ObjectId:
@@ -98,6 +100,22 @@ class ObjectId:
             namespace=str(meta.get("namespace") or default_namespace or ""),
             name=str(meta.get("name", "")),
         )
+
+
+@dataclass(frozen=True, order=True)
+class BuildKey:
+    """One kustomize build of one Flux Kustomization: its identity and the file defining it.
+
+    Every cluster of a fleet has its own ``Kustomization/flux-system/flux-system`` (and
+    ``.../tenants``...): the same ObjectId, built from a different path. The defining file
+    tells the builds apart, so per-cluster checks never have to split a merged entry.
+    """
+
+    id: ObjectId
+    file: str
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.file})"
 
 
 @dataclass
@@ -127,14 +145,15 @@ class Inventory:
     """Everything the graph and tenancy checks look at, gathered once per run.
 
     ``objects`` are the objects read from files (not patches, not kustomize configs, not
-    SOPS-encrypted Secrets); ``built`` maps each Flux Kustomization that was built to the
-    objects it would apply (kustomize output, after targetNamespace/patches/images).
+    SOPS-encrypted Secrets); ``built`` maps each build (a Flux Kustomization and the file that
+    defines it) to the objects it would apply (kustomize output, after
+    targetNamespace/patches/images).
     """
 
     root: str  # absolute path of the repository being validated
     documents: list[Document]
     objects: list[KObject]
-    built: dict[ObjectId, list[KObject]] = field(default_factory=dict)
+    built: dict[BuildKey, list[KObject]] = field(default_factory=dict)
     patch_files: frozenset[str] = frozenset()  # files used only as kustomize patches
     kustomize_dirs: frozenset[str] = frozenset()  # dirs (relative) holding a kustomization.yaml
     tenant_repo: bool = False  # --tenant, or .copier-answers.yml says repo_kind: tenant

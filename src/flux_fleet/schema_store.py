@@ -7,6 +7,8 @@ module-level state), so two stores (e.g. the bundled one and a test's tmp copy) 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
@@ -17,6 +19,7 @@ import jsonschema.validators
 
 from flux_fleet.cel import CelEvaluator, CelRule, collect_rules
 from flux_fleet.errors import UserError
+from flux_fleet.fastschema import compile_schema
 from flux_fleet.resources import schemas_dir
 from flux_fleet.schemas_build import INDEX_FILE
 
@@ -52,8 +55,13 @@ class SchemaStore:
         self.complete_groups = frozenset(index.get("complete_groups") or ())
         self.cel = CelEvaluator()
         self._validators: dict[str, Any] = {}
+        self._fast: dict[str, Callable[[Any], bool] | None] = {}
         self._rules: dict[str, tuple[CelRule, ...]] = {}
+        self._clean: set[tuple[str, str, str]] = set()
         self._lock = Lock()
+        # how often an object was fully checked ("checked") or known clean ("repeat"), and
+        # how the schema part was decided ("fast": compiled yes/no, "located": jsonschema)
+        self.counts: Counter[str] = Counter()
 
     def _read(self, rel: str) -> dict[str, Any]:
         target = self.path / rel
@@ -112,9 +120,27 @@ class SchemaStore:
         schema = self._read(rel)
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         validator = cls(schema)  # no format_checker: formats are annotations only
-        self._validators[rel] = validator
+        self._fast[rel] = compile_schema(schema) if cls is jsonschema.Draft202012Validator \
+            else None
         self._rules[rel] = collect_rules(schema)
+        self._validators[rel] = validator
         return validator
+
+    def fast_check(self, api_version: str, kind: str) -> Callable[[Any], bool] | None:
+        """A compiled valid/invalid test of the kind's schema, None when not compilable."""
+        info = self._kinds.get((api_version, kind))
+        if info is None or info.file is None:
+            return None
+        if info.file not in self._fast:
+            self.validator(api_version, kind)
+        return self._fast[info.file]
+
+    def known_clean(self, key: tuple[str, str, str]) -> bool:
+        """True when an object with this (apiVersion, kind, content) already passed every check."""
+        return key in self._clean
+
+    def remember_clean(self, key: tuple[str, str, str]) -> None:
+        self._clean.add(key)
 
     def cel_rules(self, api_version: str, kind: str) -> tuple[CelRule, ...]:
         """The CEL rules of a kind's schema (compiled alongside its validator)."""

@@ -1,11 +1,13 @@
 """The validation pipeline: every phase once, in one direction, collecting every problem.
 
-    discover + load -> classify -> schema (file objects) -> kustomize builds -> schema (built
-    objects) -> references -> tenancy -> drift -> [kubeconform] -> filters -> report
+    discover + load -> classify -> schema (file objects), while the kustomize builds run ->
+    schema (built objects) -> references -> tenancy -> drift -> [kubeconform] -> filters -> report
 
 Each file is read and parsed once (the loader), each schema compiled once (one SchemaStore
-per run), builds run in parallel (build_all). Phases return findings and skips; none raises
-for problems in the user's files, so one run shows everything. Copier is never imported here.
+per run), builds run in parallel (build_all) and alongside the file objects' schema checks;
+"build" in the phase timings is the time spent waiting for builds after those checks.
+Phases return findings and skips; none raises for problems in the user's files, so one run
+shows everything. Copier is never imported here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -144,8 +147,10 @@ def validate(root: Path, config: Config | None = None) -> ValidationResult:
         # reports (FF107) instead of reading
         keep, outside = loader._discover(root)
         loaded = loader.load_tree(root, [f for f in (*keep, *outside) if not config.excluded(f)])
+        listing = keep
     else:
         loaded = loader.load_tree(root)
+        listing = loaded.discovered or []
     findings.extend(loaded.findings)
     documents = loaded.documents
     stats.files, stats.bytes, stats.documents = loaded.files, loaded.bytes, len(documents)
@@ -159,14 +164,17 @@ def validate(root: Path, config: Config | None = None) -> ValidationResult:
     stats.objects = len(objects)
     clock.lap("classify")
 
-    # schema on file objects (one store: each schema compiled once)
-    store = SchemaStore(schemas_dir())
-    _split(schema.check_objects(objects, store, strict=config.strict), findings, skipped)
-    clock.lap("schema")
-
-    # builds, in parallel, each distinct (path, options) once
-    built = build.build_all(root, documents, objects, jobs=config.build_jobs,
-                            classification=cls)
+    # builds, in parallel, each distinct (path, options) once; they run in kustomize
+    # processes while this thread checks the file objects' schemas
+    with ThreadPoolExecutor(max_workers=1) as background:
+        building = background.submit(build.build_all, root, documents, objects,
+                                     jobs=config.build_jobs, classification=cls,
+                                     listing=listing)
+        # schema on file objects (one store: each schema compiled once)
+        store = SchemaStore(schemas_dir())
+        _split(schema.check_objects(objects, store, strict=config.strict), findings, skipped)
+        clock.lap("schema")
+        built = building.result()
     findings.extend(built.findings)
     skipped.extend(built.skips)
     stats.built, stats.builds = len(built.built), built.count
@@ -188,8 +196,9 @@ def validate(root: Path, config: Config | None = None) -> ValidationResult:
     inv = Inventory(root=str(root.resolve()), documents=documents, objects=objects,
                     built=built.built, patch_files=cls.patch_files,
                     kustomize_dirs=cls.kustomize_dirs, tenant_repo=tenant_repo, answers=answers)
-    _split(references.check(inv, settings), findings, skipped)
-    _split(tenancy.check(inv, settings), findings, skipped)
+    view = references.FleetView.of(inv)  # one graph for both rule families
+    _split(references.check(inv, settings, view=view), findings, skipped)
+    _split(tenancy.check(inv, settings, view=view), findings, skipped)
     _split(drift.check(inv), findings, skipped)
     clock.lap("rules")
 

@@ -9,6 +9,9 @@ kustomize in parallel and returns the built objects for the schema, graph and te
 
 The Flux options are applied in a wrapper kustomization written to a temporary directory that
 points at the repository with load restrictions off, so the user's tree is never written to.
+Each built object is traced back to the file it came from by matching it against the file
+objects the build can reach (kustomize's own origin annotations would tell, but they make
+kustomize quadratic in patches: 60 s instead of 0.6 s for one 100-tenant overlay).
 Where ``spec.path`` has its own kustomization.yaml the options sit one layer above it (the
 controller edits that file in place); the results only differ when a Flux patch targets a name
 that the folder's own kustomization.yaml already prefixed.
@@ -31,7 +34,7 @@ import yaml
 
 from flux_fleet import kustomize
 from flux_fleet.loader import discover, load_text
-from flux_fleet.model import Document, Finding, KObject, ObjectId, Severity, Skipped
+from flux_fleet.model import BuildKey, Document, Finding, KObject, ObjectId, Severity, Skipped
 from flux_fleet.rules import Rule
 
 RULES: tuple[Rule, ...] = (
@@ -82,7 +85,6 @@ KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 KUSTOMIZE_GROUP = "kustomize.config.k8s.io"
 FLUX_KS_GROUP = "kustomize.toolkit.fluxcd.io"
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
-ORIGIN = "config.kubernetes.io/origin"
 SUBSTITUTE_MARK = "kustomize.toolkit.fluxcd.io/substitute"
 # Not in the artifact source-controller hands to kustomize-controller (its default ignores).
 _ARTIFACT_EXCLUDED_DIRS = (".git", ".github", ".circleci")
@@ -244,11 +246,10 @@ def file_objects(documents: Iterable[Document], classification: Classification) 
 
 @dataclass
 class BuildResult:
-    """``built`` maps each built Flux Kustomization to the objects it would apply; when several
-    clusters define a Kustomization with the same namespace/name, their objects share the
-    entry and are told apart by ``KObject.document`` (each cluster's own file)."""
+    """``built`` maps each build (a Flux Kustomization and its defining file: every cluster's
+    ``flux-system`` is its own entry) to the objects it would apply."""
 
-    built: dict[ObjectId, list[KObject]] = field(default_factory=dict)
+    built: dict[BuildKey, list[KObject]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     skips: list[Skipped] = field(default_factory=list)
     count: int = 0  # distinct kustomize builds run
@@ -267,6 +268,15 @@ class _Target:
     @property
     def key(self) -> tuple[str, str]:
         return (self.path, self.options)
+
+    @property
+    def home(self) -> Document:
+        """The document that defines this build (findings and skips point into it)."""
+        return self.where.document if isinstance(self.where, KObject) else self.where
+
+    @property
+    def build_key(self) -> BuildKey:
+        return BuildKey(self.id, self.home.file)
 
 
 _BUILD_OPTIONS = ("targetNamespace", "namePrefix", "nameSuffix", "patches", "images",
@@ -329,12 +339,21 @@ def _flux_targets(
     return targets, ours
 
 
-def _remote_bases(root: Path, path: str, kustomizations: dict[str, Document],
-                  kdirs: frozenset[str], listing: list[str]) -> list[str]:
-    """Remote resources reachable from ``path`` (these cannot be built offline)."""
-    out: list[str] = []
+@dataclass(frozen=True)
+class _Reach:
+    """What a build reads: remote bases (cannot be built offline) and local resource files."""
+
+    remote: tuple[str, ...]
+    files: frozenset[str]
+
+
+def _reach(root: Path, starts: list[str], kustomizations: dict[str, Document],
+           kdirs: frozenset[str], listing: list[str]) -> _Reach:
+    """Follow resources/bases/components from ``starts`` (dirs), as kustomize would."""
+    remote: set[str] = set()
+    files: set[str] = set()
     seen: set[str] = set()
-    todo = [path]
+    todo = list(starts)
     while todo:
         here = todo.pop()
         if here in seen:
@@ -344,18 +363,45 @@ def _remote_bases(root: Path, path: str, kustomizations: dict[str, Document],
         if doc is None:
             if here in kdirs or not (root / here).is_dir():
                 continue  # an unreadable kustomization.yaml: the build reports it
-            todo.extend(d for d in _generated_resources(here, kdirs, listing) if d in kdirs)
+            for ref in _generated_resources(here, kdirs, listing):
+                if ref in kdirs:
+                    todo.append(ref)
+                else:
+                    files.add(ref)
             continue
         data = doc.data if isinstance(doc.data, dict) else {}
         for ref in _strings(data.get("resources")) + _strings(data.get("bases")) + _strings(
                 data.get("components")):
             if is_remote(ref):
-                out.append(ref)
+                remote.add(ref)
+                continue
+            target = _join(here, ref)
+            if target is None:
+                continue
+            if (root / target).is_dir():
+                todo.append(target)
             else:
-                target = _join(here, ref)
-                if target is not None and (root / target).is_dir():
-                    todo.append(target)
-    return sorted(set(out))
+                files.add(target)
+    return _Reach(tuple(sorted(remote)), frozenset(files))
+
+
+def _sources(objects: list[KObject]) -> dict[tuple[str, str, str], list[KObject]]:
+    by_name: dict[tuple[str, str, str], list[KObject]] = {}
+    for obj in objects:
+        by_name.setdefault((obj.id.group, obj.id.kind, obj.id.name), []).append(obj)
+    return by_name
+
+
+def _source_file(data: dict[str, Any], reach: _Reach,
+                 by_name: dict[tuple[str, str, str], list[KObject]]) -> str:
+    """The file a built object came from: the one reachable file object of that kind and name
+    (the namespace decides between several); "" when generated, renamed or ambiguous."""
+    oid = ObjectId.of(data)
+    found = [o for o in by_name.get((oid.group, oid.kind, oid.name), ())
+             if o.document.file in reach.files]
+    if len(found) > 1:
+        found = [o for o in found if o.id.namespace == oid.namespace]
+    return found[0].document.file if len(found) == 1 else ""
 
 
 def _excluded(rel: str) -> bool:
@@ -405,7 +451,6 @@ def _wrapper(target: _Target, root: Path, workdir: Path, kdirs: frozenset[str],
         "apiVersion": f"{KUSTOMIZE_GROUP}/v1beta1",
         "kind": "Kustomization",
         "resources": resources,
-        "buildMetadata": ["originAnnotations"],
     }
     spec = target.spec
     if isinstance(spec.get("targetNamespace"), str):
@@ -480,30 +525,13 @@ def _postbuild(text: str, spec: dict[str, Any]) -> tuple[str, set[str]]:
     return "---".join(out), unknown
 
 
-def _origin(meta: dict[str, Any], workdir: Path, root: Path) -> str:
-    """Pop kustomize's origin annotation; return the repository-relative source file."""
-    annotations = meta.get("annotations")
-    if not isinstance(annotations, dict) or ORIGIN not in annotations:
-        return ""
-    origin = str(annotations.pop(ORIGIN))
-    if not annotations:
-        del meta["annotations"]
-    for line in origin.splitlines():
-        if line.startswith("path:"):
-            where = os.path.normpath(workdir / line.split(":", 1)[1].strip())
-            try:
-                return Path(where).relative_to(root).as_posix()
-            except ValueError:
-                return line.split(":", 1)[1].strip()
-    return ""
-
-
-def _objects(text: str, target: _Target, workdir: Path, root: Path,
+def _objects(text: str, target: _Target, reach: _Reach,
+             by_name: dict[tuple[str, str, str], list[KObject]],
              result: BuildResult) -> list[KObject]:
     text, unknown = _postbuild(text, target.spec)
     docs, problems = load_text(text, f"<kustomize build {target.path}>")
     where = target.where
-    home = where.document if isinstance(where, KObject) else where
+    home = target.home
     for problem in problems:  # substituted values can break the YAML, as in the controller
         result.findings.append(_R["FF301"].at(where, ("spec", "postBuild"),
                                               f"Built output is not valid YAML: {problem.message}"))
@@ -527,7 +555,6 @@ def _objects(text: str, target: _Target, workdir: Path, root: Path,
         if not isinstance(data, dict):
             continue
         meta = data.get("metadata")
-        source = _origin(meta, workdir, root) if isinstance(meta, dict) else ""
         if isinstance(data.get("sops"), dict):
             result.skips.append(Skipped(home.file, where.locate(("spec", "path"))[0], "sops",
                                         "sops: encrypted, values not checked",
@@ -540,7 +567,7 @@ def _objects(text: str, target: _Target, workdir: Path, root: Path,
                     current = meta.get(key) if isinstance(meta.get(key), dict) else {}
                     meta[key] = {**current, **extra}
         out.append(KObject(ObjectId.of(data), str(data.get("apiVersion", "")), data, home,
-                           built_by=target.id, source_file=source))
+                           built_by=target.id, source_file=_source_file(data, reach, by_name)))
     return out
 
 
@@ -566,8 +593,12 @@ def build_all(
     *,
     jobs: int | None = None,
     classification: Classification | None = None,
+    listing: list[str] | None = None,
 ) -> BuildResult:
-    """Build every Flux Kustomization sourced from this repository, in parallel, each once."""
+    """Build every Flux Kustomization sourced from this repository, in parallel, each once.
+
+    ``listing``: the repository's YAML files (``loader.discover``), when the caller has it.
+    """
     root = Path(root).resolve()
     result = BuildResult()
     cls = classification or classify(documents)
@@ -581,24 +612,29 @@ def build_all(
         return result
     if kustomize.command() is None:
         for t in targets:
-            home = t.where.document if isinstance(t.where, KObject) else t.where
-            result.skips.append(Skipped(home.file, t.where.locate(("spec", "path"))[0], "build",
+            result.skips.append(Skipped(t.home.file, t.where.locate(("spec", "path"))[0], "build",
                                         "kustomize not found (install kustomize or kubectl)",
                                         str(t.id)))
         return result
-    listing = discover(root)
+    listing = discover(root) if listing is None else listing
     kdirs = _kustomize_dirs(listing, cls)
     buildable: list[_Target] = []
+    reaches: dict[tuple[str, str], _Reach] = {}
     for t in targets:
-        remote = _remote_bases(root, t.path, cls.kustomizations, kdirs, listing)
-        if remote:
-            home = t.where.document if isinstance(t.where, KObject) else t.where
-            result.skips.append(Skipped(home.file, t.where.locate(("spec", "path"))[0],
+        reach = reaches.get(t.key)
+        if reach is None:
+            comps = [c for c in (_join(t.path, c) for c in _strings(t.spec.get("components")))
+                     if c is not None]
+            reach = reaches[t.key] = _reach(root, [t.path, *comps], cls.kustomizations, kdirs,
+                                            listing)
+        if reach.remote:
+            result.skips.append(Skipped(t.home.file, t.where.locate(("spec", "path"))[0],
                                         "remote-base",
-                                        f"remote base {', '.join(remote)} cannot be built offline",
-                                        str(t.id)))
+                                        f"remote base {', '.join(reach.remote)} cannot be "
+                                        "built offline", str(t.id)))
         else:
             buildable.append(t)
+    by_name = _sources(objects)
     keys = sorted({t.key for t in buildable})
     with tempfile.TemporaryDirectory(prefix="flux-fleet-build-") as tmp:
         workdirs = {key: Path(tmp).resolve() / f"b{i}" for i, key in enumerate(keys)}
@@ -632,7 +668,6 @@ def build_all(
                     t.where, ("spec", "path"),
                     f"kustomize build {t.path} failed: {_short(error, workdir, root)}", hint))
                 continue
-            # The same Kustomization name in two clusters: one entry, each object keeps its
-            # own cluster's document, so per-cluster checks can tell them apart.
-            result.built.setdefault(t.id, []).extend(_objects(text, t, workdir, root, result))
+            result.built.setdefault(t.build_key, []).extend(
+                _objects(text, t, reaches[t.key], by_name, result))
     return result

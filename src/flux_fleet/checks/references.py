@@ -18,7 +18,16 @@ from functools import cached_property
 
 from flux_fleet import flux
 from flux_fleet.flux import Ref, TenancySettings
-from flux_fleet.model import Document, Finding, Inventory, KObject, ObjectId, Severity, Skipped
+from flux_fleet.model import (
+    BuildKey,
+    Document,
+    Finding,
+    Inventory,
+    KObject,
+    ObjectId,
+    Severity,
+    Skipped,
+)
 from flux_fleet.rules import Rule, dotted
 
 MISSING_SOURCE = Rule(
@@ -187,19 +196,24 @@ class FleetView:
     index: dict[Key, list[tuple[str, KObject]]] = field(default_factory=dict)
     loose: dict[tuple[str, str, str], list[tuple[str, KObject]]] = field(default_factory=dict)
     scopes: dict[int, str] = field(default_factory=dict)  # id(view object) -> scope
+    kinds: dict[tuple[str, str], list[tuple[str, KObject]]] = field(default_factory=dict)
+    in_ns: dict[tuple[str, str, str], list[tuple[str, KObject]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, inv: Inventory) -> FleetView:
         view = cls(inv, cluster_roots(inv))
-        by_name: dict[tuple[str, str, str], list[KObject]] = defaultdict(list)
+        # file objects by kind, name and file ("" file: any), to locate built objects
+        by_name: dict[tuple[str, str, str, str], list[KObject]] = defaultdict(list)
         for obj in inv.objects:
-            by_name[(obj.id.group, obj.id.kind, obj.id.name)].append(obj)
+            by_name[(obj.id.group, obj.id.kind, obj.id.name, "")].append(obj)
+            by_name[(obj.id.group, obj.id.kind, obj.id.name, obj.document.file)].append(obj)
         seen: set[tuple[str, ObjectId]] = set()
         built_scopes: dict[ObjectId, set[str]] = defaultdict(set)
         built_names: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-        for objs in inv.built.values():
+        for build, objs in inv.built.items():
+            build_scope = view.scope_of_file(build.file)
             for obj in objs:
-                key = (view.scope_of_file(obj.document.file), obj.id)
+                key = (build_scope, obj.id)
                 built_scopes[obj.id].add(key[0])
                 built_names[(obj.id.group, obj.id.kind, obj.id.name)].add(key[0])
                 if key not in seen:
@@ -229,6 +243,8 @@ class FleetView:
         self.scopes[id(obj)] = scope
         i = obj.id
         self.index.setdefault((i.group, i.kind, i.namespace, i.name), []).append((scope, obj))
+        self.kinds.setdefault((i.group, i.kind), []).append((scope, obj))
+        self.in_ns.setdefault((i.group, i.kind, i.namespace), []).append((scope, obj))
         if not i.namespace:
             self.loose.setdefault((i.group, i.kind, i.name), []).append((scope, obj))
 
@@ -257,10 +273,12 @@ class FleetView:
                 return obj
         return None
 
-    def of_kind(self, group: str, kind: str) -> Iterator[tuple[str, KObject]]:
-        for scope, obj in self.objects:
-            if obj.id.group == group and obj.id.kind == kind:
-                yield scope, obj
+    def of_kind(self, group: str, kind: str,
+                namespace: str | None = None) -> Iterator[tuple[str, KObject]]:
+        """Objects of one kind (in one namespace, when given), in view order."""
+        if namespace is None:
+            return iter(self.kinds.get((group, kind), ()))
+        return iter(self.in_ns.get((group, kind, namespace), ()))
 
     @cached_property
     def namespaces(self) -> dict[str, set[str]]:
@@ -286,8 +304,9 @@ class FleetView:
         failed) may create anything in its own namespace and its targetNamespace.
         """
         out: dict[str, list[tuple[str, ObjectId]]] = defaultdict(list)
+        built = {(self.scope_of_file(b.file), b.id) for b in self.inv.built}
         for scope, obj in self.of_kind(flux.KUSTOMIZE_GROUP, "Kustomization"):
-            if obj.id in self.inv.built:
+            if (scope, obj.id) in built or BuildKey(obj.id, obj.document.file) in self.inv.built:
                 continue
             target = flux.spec_of(obj.data).get("targetNamespace")
             for ns in {obj.id.namespace, target if isinstance(target, str) else ""} - {""}:
@@ -341,7 +360,8 @@ class FleetView:
         )
 
 
-def _located(built: KObject, by_name: dict[tuple[str, str, str], list[KObject]]) -> KObject:
+def _located(built: KObject,
+             by_name: dict[tuple[str, str, str, str], list[KObject]]) -> KObject:
     """A built object, located at the file object it came from (so findings point at the key).
 
     The built data (namespace, patches applied) is kept; only the document changes. Without a
@@ -350,9 +370,8 @@ def _located(built: KObject, by_name: dict[tuple[str, str, str], list[KObject]])
     i = built.id
     candidates = [
         c
-        for c in by_name.get((i.group, i.kind, i.name), ())
+        for c in by_name.get((i.group, i.kind, i.name, built.source_file), ())
         if c.id.namespace in (i.namespace, "")
-        and (not built.source_file or c.document.file == built.source_file)
     ]
     if len(candidates) != 1:
         return built
@@ -403,13 +422,16 @@ def unique(results: Iterable[Result]) -> Iterator[Result]:
             yield result
 
 
-def check(inv: Inventory, settings: TenancySettings | None = None) -> Iterator[Result]:
-    """Every FF4xx finding and skip for the inventory (pure: reads, never raises)."""
-    return unique(_check(inv, settings or TenancySettings()))
+def check(inv: Inventory, settings: TenancySettings | None = None, *,
+          view: FleetView | None = None) -> Iterator[Result]:
+    """Every FF4xx finding and skip for the inventory (pure: reads, never raises).
+
+    ``view``: the inventory's FleetView when the caller already has it (built once per run).
+    """
+    return unique(_check(inv, settings or TenancySettings(), view or FleetView.of(inv)))
 
 
-def _check(inv: Inventory, settings: TenancySettings) -> Iterator[Result]:
-    view = FleetView.of(inv)
+def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterator[Result]:
     tenant_repo = inv.tenant_repo or settings.tenant_repo
     for scope, obj in view.objects:
         for ref in flux.references(obj.id.group, obj.id.kind, obj.data, obj.id.namespace):
@@ -590,25 +612,27 @@ def _cycles_from(
 
 def applied_twice(view: FleetView) -> Iterator[Finding]:
     """One finding per pair of Flux Kustomizations that apply the same objects (per cluster)."""
-    owners: dict[tuple[str, ObjectId], list[ObjectId]] = defaultdict(list)
+    owners: dict[tuple[str, ObjectId], list[BuildKey]] = defaultdict(list)
     for builder, objs in view.inv.built.items():
-        if builder.group != flux.KUSTOMIZE_GROUP:
+        if builder.id.group != flux.KUSTOMIZE_GROUP:
             continue  # synthetic builds of plain kustomize roots (tenant repos) overlap by design
+        scope = view.scope_of_file(builder.file)
         for obj in objs:
-            owners[(view.scope(obj), obj.id)].append(builder)
-    pairs: dict[tuple[str, ObjectId, ObjectId], list[ObjectId]] = defaultdict(list)
+            owners[(scope, obj.id)].append(builder)
+    pairs: dict[tuple[str, BuildKey, BuildKey], list[ObjectId]] = defaultdict(list)
     for (scope, oid), builders in owners.items():
         distinct = sorted(set(builders))
         for i, a in enumerate(distinct):
             for b in distinct[i + 1 :]:
-                pairs[(scope, a, b)].append(oid)
+                if a.id != b.id:  # one Kustomization defined twice is not two appliers
+                    pairs[(scope, a, b)].append(oid)
     for (scope, a, b), oids in sorted(pairs.items()):
         oids.sort()
-        kustomization = view.find(scope, b.group, b.kind, b.namespace, b.name)
+        kustomization = view.find(scope, b.id.group, b.id.kind, b.id.namespace, b.id.name)
         sample = ", ".join(str(o) for o in oids[:3]) + (
             f" and {len(oids) - 3} more" if len(oids) > 3 else ""
         )
-        message = f"{a} and {b} both apply {len(oids)} object(s): {sample}"
+        message = f"{a.id} and {b.id} both apply {len(oids)} object(s): {sample}"
         if kustomization is not None:
             yield APPLIED_TWICE.at(kustomization, ("spec", "path"), message=message)
         else:

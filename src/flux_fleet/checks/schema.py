@@ -148,9 +148,24 @@ def _where(path: Path) -> str:
 
 def check_objects(objects: Iterable[KObject], store: SchemaStore, *,
                   strict: bool) -> Iterator[Finding | Skipped]:
-    """Check every object; findings and skips are yielded per object in document order."""
+    """Check every object; findings and skips are yielded per object in document order.
+
+    Many objects are repeats: a base built into every cluster, a file object and its built
+    copy. Content that already passed every check (per store, so per run) is not checked
+    again; content with findings is, since each copy is reported at its own place.
+    """
     for obj in objects:
-        yield from check_object(obj, store, strict=strict)
+        try:
+            key = (obj.api_version, str(obj.data.get("kind", "")), repr(obj.data))
+        except RecursionError:
+            key = None
+        if key is not None and store.known_clean(key):
+            store.counts["repeat"] += 1
+            continue
+        results = list(check_object(obj, store, strict=strict))
+        if not results and key is not None:
+            store.remember_clean(key)
+        yield from results
 
 
 def check_object(obj: KObject, store: SchemaStore, *, strict: bool) -> Iterator[Finding | Skipped]:
@@ -176,8 +191,15 @@ def check_object(obj: KObject, store: SchemaStore, *, strict: bool) -> Iterator[
             yield _skip(obj, (), "schema", f"no schema for {api_version} {kind}")
         return
     seen_required: set[Path] = set()
+    store.counts["checked"] += 1
+    fast = store.fast_check(api_version, kind)
     try:
-        errors = list(validator.iter_errors(obj.data))
+        if fast is not None and fast(obj.data):
+            store.counts["fast"] += 1
+            errors = []
+        else:  # invalid (or no fast path): jsonschema says where and why
+            store.counts["located"] += 1
+            errors = list(validator.iter_errors(obj.data))
     except RecursionError:
         yield _skip(obj, (), "schema", "too deeply nested to validate")
         return

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-import yaml
-
 from flux_fleet import flux
 from flux_fleet.checks.references import FleetView, is_kustomize_config, unique
 from flux_fleet.flux import TenancySettings
+from flux_fleet.loader import load_text
 from flux_fleet.model import Document, Finding, Inventory, KObject, Severity, Skipped
 from flux_fleet.rules import Rule, dotted
 
@@ -336,13 +335,16 @@ class Tenancy:
         return ""
 
 
-def check(inv: Inventory, settings: TenancySettings | None = None) -> Iterator[Result]:
-    """Every FF5xx finding and skip (pure: reads the inventory, never raises)."""
-    return unique(_check(inv, settings or TenancySettings()))
+def check(inv: Inventory, settings: TenancySettings | None = None, *,
+          view: FleetView | None = None) -> Iterator[Result]:
+    """Every FF5xx finding and skip (pure: reads the inventory, never raises).
+
+    ``view``: the inventory's FleetView when the caller already has it (built once per run).
+    """
+    return unique(_check(inv, settings or TenancySettings(), view or FleetView.of(inv)))
 
 
-def _check(inv: Inventory, settings: TenancySettings) -> Iterator[Result]:
-    view = FleetView.of(inv)
+def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterator[Result]:
     t = Tenancy(inv, settings, view)
     lockdowns = list(flux_system_kustomizations(inv))
     if settings.tenant_mode == "off":
@@ -394,11 +396,9 @@ def _patch_data(inv: Inventory, doc: Document, entry: Any) -> list[Any]:
         text, path = entry.get("patch"), entry.get("path")
     else:
         return []
-    if isinstance(text, str):
-        try:
-            return [d for d in yaml.safe_load_all(text) if d is not None]
-        except yaml.YAMLError:
-            return []
+    if isinstance(text, str):  # the loader's libyaml path; a broken patch is FF301's business
+        docs, _ = load_text(text, doc.file)
+        return [d.data for d in docs if d.data is not None]
     if isinstance(path, str):
         file = posixpath.normpath(posixpath.join(posixpath.dirname(doc.file), path))
         return [d.data for d in inv.documents if d.file == file and d.data is not None]
@@ -541,8 +541,8 @@ def _sa_bound(t: Tenancy, scope: str, ns: str, name: str) -> tuple[bool, bool]:
     """(ServiceAccount exists, bound by a RoleBinding in ns) as seen from ``scope``."""
     exists = t.view.find(scope, "", "ServiceAccount", ns, name) is not None
     bound = False
-    for s, rb in t.view.of_kind(RBAC, "RoleBinding"):
-        if rb.id.namespace == ns and t.view.visible(scope, s):
+    for s, rb in t.view.of_kind(RBAC, "RoleBinding", ns):
+        if t.view.visible(scope, s):
             bound = bound or any(sns == ns and sname == name for _, sns, sname in _subjects(rb))
     return exists, bound
 
