@@ -334,6 +334,10 @@ def _syntax_finding(err: yaml.YAMLError, file: str) -> Finding:
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = getattr(err, "problem", None) or str(err)
     context = getattr(err, "context", None)
+    if "maximum nesting depth" in problem:  # libyaml >= 0.2.5 stops at 1000 levels itself
+        return _R["FF106"].at_file(file, line, column,
+                                   message="Nesting deeper than the YAML parser allows "
+                                   f"({problem})")
     message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
     hint = None
     if "\\t" in problem or "tab" in problem:
