@@ -15,14 +15,17 @@ process tree from wait4):
   the README) and `copier update --defaults --vcs-ref v1.1.0` moves the committed fleet to it;
 - tenant add: `flux-fleet tenant add` (a Copier update with a new tenants answer, then validation).
 
-Results go to docs/performance-scale.md (with the machine) unless --no-write. Not part of the
-test run; it needs git, copier and kustomize (or kubectl) on PATH, and no network.
+Results replace the scale section of docs/performance.md (with the machine) unless
+--no-write. Not part of the test run; it needs git, copier and kustomize (or kubectl) on
+PATH, and no network.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import os
 import platform
 import shutil
@@ -41,6 +44,8 @@ DEFAULT_SIZES = "2x10,5x100,10x250,20x500"
 FLUX_FLEET = [sys.executable, "-m", "flux_fleet"]
 TEMPLATE_PARTS = ("copier.yml", "template")
 BUMP_FILES = ("rbac.yaml.jinja", "README.md.jinja")
+MARK_START = "<!-- bench_scale.py: start -->"
+MARK_END = "<!-- bench_scale.py: end -->"
 
 
 @dataclass
@@ -57,6 +62,7 @@ class Row:
     tenants: int
     render: Step | None = None
     validate: Step | None = None
+    validate_files: Step | None = None  # --no-build: the Python side alone
     update: Step | None = None
     tenant_add: Step | None = None
     summary: dict[str, Any] = field(default_factory=dict)
@@ -142,6 +148,10 @@ def bench_size(clusters: int, tenants: int, work: Path, tpl: Path, *, update: bo
         row.summary = json.loads(report.read_text(encoding="utf-8"))["summary"]
     print(f"{clusters}x{tenants}: validate {row.validate.seconds:.1f}s "
           f"({row.summary.get('documents')} documents)", flush=True)
+    row.validate_files = measured([*FLUX_FLEET, "validate", str(fleet), "--no-build",
+                                   "--format", "json", "-o", str(size / "files.json")], env=env)
+    print(f"{clusters}x{tenants}: validate --no-build {row.validate_files.seconds:.1f}s",
+          flush=True)
     if not update:
         return row
     git(fleet, "init", "-q")
@@ -174,42 +184,58 @@ def machine() -> str:
             f"Python {platform.python_version()}, kustomize via {Path(kustomize).name}")
 
 
-def _fmt(step: Step | None) -> tuple[str, str]:
+def _fmt(step: Step | None) -> str:
     if step is None:
-        return "not run", ""
+        return "not run"
     if not step.ok:
-        return "failed", ""
-    return f"{step.seconds:.1f}", f"{step.peak_mb:.0f}"
+        return "failed"
+    return f"{step.seconds:.1f} ({step.peak_mb:.0f})"
+
+
+def _exponent(a: float, b: float, x1: float, x2: float) -> str:
+    """k in cost ~ size^k between two sizes: 1.0 is linear, below 1 is better than linear."""
+    if min(a, b, x1, x2) <= 0 or x1 == x2:
+        return ""
+    return f"{math.log(b / a) / math.log(x2 / x1):.2f}"
+
+
+def _ok(step: Step | None) -> float:
+    return step.seconds if step is not None and step.ok else 0.0
+
+
+def _mb(step: Step | None) -> float:
+    return step.peak_mb if step is not None and step.ok else 0.0
 
 
 def report(rows: list[Row], skipped: list[str]) -> str:
     lines = [
-        "# Performance at scale",
+        MARK_START,
+        "## At scale (issue 5)",
         "",
-        "Produced by `python bench/bench_scale.py` (see its docstring); each step runs in a fresh",
-        "process, so import and start-up costs are included. Peak memory is the peak resident",
-        "set of the step's process (wait4).",
+        "Written by `python bench/bench_scale.py` (see its docstring). Fleets of clusters x "
+        "tenants, every tenant on every cluster, rendered from a tagged copy of this template; "
+        "each step runs in a fresh process, imports and start-up included. Seconds, with the "
+        "peak resident memory of the step's process tree in MB in brackets (wait4). "
+        "*validate --no-build* is the Python side alone (load, schema, rules over the files).",
         "",
-        f"Machine: {machine()}.",
+        f"Machine: {machine()}. Load average at the end of the run: "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}.",
         "",
-        "| clusters x tenants | files | documents | render s (MB) | validate s (MB) "
-        "| docs/s | validate ms/tenant | copier update s (MB) | tenant add s (MB) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| clusters x tenants | files | documents | built objects | render | validate "
+        "| docs/s | validate --no-build | copier update | tenant add |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         docs = r.summary.get("documents", 0)
-        vs = r.validate.seconds if r.validate and r.validate.ok else 0
-        cells = []
-        for step in (r.render, r.validate, r.update, r.tenant_add):
-            t, mb = _fmt(step)
-            cells.append(f"{t} ({mb})" if mb else t)
+        objs = r.summary.get("objects", 0) + r.summary.get("built_objects", 0)
+        vs = _ok(r.validate)
+        rate = f"{docs / vs:,.0f}" if vs else ""
         lines.append(
-            f"| {r.clusters} x {r.tenants} | {r.rendered_files} | {docs} | {cells[0]} | "
-            f"{cells[1]} | {docs / vs:.0f} | {1000 * vs / r.tenants:.1f} | {cells[2]} | "
-            f"{cells[3]} |" if vs else
-            f"| {r.clusters} x {r.tenants} | {r.rendered_files} | {docs} | {cells[0]} | "
-            f"{cells[1]} | | | {cells[2]} | {cells[3]} |")
-    lines += ["", "Validate phases (seconds, from the validator's own summary):", "",
+            f"| {r.clusters} x {r.tenants} | {r.rendered_files} | {docs:,} | {objs:,} | "
+            f"{_fmt(r.render)} | {_fmt(r.validate)} | {rate} | {_fmt(r.validate_files)} | "
+            f"{_fmt(r.update)} | {_fmt(r.tenant_add)} |")
+    lines += ["", "Validate phases (seconds, from the validator's own summary; *build* is the "
+              "wait for kustomize):", "",
               "| clusters x tenants | load | classify | schema | build | rules | wall | "
               "kustomize builds |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -220,9 +246,35 @@ def report(rows: list[Row], skipped: list[str]) -> str:
                     f"{ph.get(p, 0):.2f}" for p in ("load", "classify", "schema", "build",
                                                     "rules"))
                 + f" | {r.summary.get('wall', 0):.2f} | {r.summary.get('kustomize_builds', '')} |")
+    lines += ["", "Growth between successive sizes: the exponent k in cost ~ documents^k "
+              "(1.00 is linear; fixed start-up costs push it below 1 at small sizes).", "",
+              "| from -> to | documents x | render | validate | validate --no-build | "
+              "copier update | validate memory |", "|---|---|---|---|---|---|---|"]
+    for a, b in itertools.pairwise(rows):
+        da, db = a.summary.get("documents", 0), b.summary.get("documents", 0)
+        if not (da and db):
+            continue
+        cells = [_exponent(_ok(getattr(a, n)), _ok(getattr(b, n)), da, db)
+                 for n in ("render", "validate", "validate_files", "update")]
+        cells.append(_exponent(_mb(a.validate), _mb(b.validate), da, db))
+        lines.append(f"| {a.clusters} x {a.tenants} -> {b.clusters} x {b.tenants} | "
+                     f"{db / da:.1f} | " + " | ".join(cells) + " |")
     if skipped:
         lines += ["", "Not run: " + "; ".join(skipped) + "."]
+    lines.append(MARK_END)
     return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace the scale section of docs/performance.md (or append it), keeping the rest."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if MARK_START in text and MARK_END in text:
+        head, rest = text.split(MARK_START, 1)
+        tail = rest.split(MARK_END, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section
+    path.write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip `flux-fleet tenant add` (it validates the fleet again)")
     parser.add_argument("--update-max-tenants", type=int, default=10**9,
                         help="skip the update steps above this many tenants")
-    parser.add_argument("--out", default=str(REPO / "docs" / "performance-scale.md"))
+    parser.add_argument("--out", default=str(REPO / "docs" / "performance.md"),
+                        help="the file whose scale section is rewritten (default: %(default)s)")
     parser.add_argument("--no-write", action="store_true", help="print the report only")
     args = parser.parse_args(argv)
     sizes = [tuple(int(n) for n in s.lower().split("x")) for s in args.sizes.split(",") if s]
@@ -263,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(rows, skipped)
     print(text)
     if not args.no_write:
-        Path(args.out).write_text(text, encoding="utf-8")
+        write_section(Path(args.out), text)
     return 0
 
 

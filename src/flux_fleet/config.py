@@ -35,6 +35,7 @@ class Config:
     allowed_source_prefixes: tuple[str, ...] = ()  # URLs tenants' sources may point at
     exclude: tuple[str, ...] = ()  # glob patterns of repository-relative files to skip
     kubeconform: bool = False
+    build: bool = True  # False: no kustomize builds (schema and rules over the files only)
     jobs: int = 0  # parallel kustomize builds; 0 = number of CPUs
     source: str = ""  # where the settings came from, for messages
 
@@ -60,7 +61,7 @@ def _longest_prefix(code: str, prefixes: Iterable[str]) -> int:
 
 
 _LIST_KEYS = ("select", "ignore", "allowed_source_prefixes", "exclude")
-_BOOL_KEYS = ("strict", "tenant", "kubeconform")
+_BOOL_KEYS = ("strict", "tenant", "kubeconform", "build")
 _KNOWN = {f.name for f in fields(Config)} - {"source"}
 
 
@@ -181,6 +182,7 @@ class Overrides:
     strict: bool | None = None
     tenant: bool | None = None
     kubeconform: bool | None = None
+    build: bool | None = None
     jobs: int | None = None
 
 
@@ -191,7 +193,7 @@ def merge(config: Config, cli: Overrides) -> Config:
         changes["select"] = tuple(cli.select)
     if cli.ignore:
         changes["ignore"] = (*config.ignore, *cli.ignore)
-    for name in ("strict", "tenant", "kubeconform", "jobs"):
+    for name in ("strict", "tenant", "kubeconform", "build", "jobs"):
         value = getattr(cli, name)
         if value is not None:
             changes[name] = value

@@ -166,15 +166,22 @@ def validate(root: Path, config: Config | None = None) -> ValidationResult:
 
     # builds, in parallel, each distinct (path, options) once; they run in kustomize
     # processes while this thread checks the file objects' schemas
-    with ThreadPoolExecutor(max_workers=1) as background:
-        building = background.submit(build.build_all, root, documents, objects,
-                                     jobs=config.build_jobs, classification=cls,
-                                     listing=listing)
-        # schema on file objects (one store: each schema compiled once)
-        store = SchemaStore(schemas_dir())
+    store = SchemaStore(schemas_dir())  # one store: each schema compiled once
+    if config.build:
+        with ThreadPoolExecutor(max_workers=1) as background:
+            building = background.submit(build.build_all, root, documents, objects,
+                                         jobs=config.build_jobs, classification=cls,
+                                         listing=listing)
+            _split(schema.check_objects(objects, store, strict=config.strict), findings,
+                   skipped)
+            clock.lap("schema")
+            built = building.result()
+    else:
         _split(schema.check_objects(objects, store, strict=config.strict), findings, skipped)
         clock.lap("schema")
-        built = building.result()
+        built = build.BuildResult()
+        result.notes.append("kustomize builds skipped (--no-build): built objects were not "
+                            "checked and nothing was checked as applied")
     findings.extend(built.findings)
     skipped.extend(built.skips)
     stats.built, stats.builds = len(built.built), built.count

@@ -68,12 +68,16 @@ def resolve_root(paths: Sequence[str]) -> Path:
               help="Validate as a tenant repository (nothing cluster-scoped allowed).")
 @click.option("--kubeconform", "use_kubeconform", is_flag=True, default=None,
               help="Also run kubeconform (when on PATH) over the built output.")
+@click.option("--build/--no-build", "use_build", default=None,
+              help="Run the kustomize builds (default); --no-build checks only the files, "
+              "for a quick pass in an editor.")
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=None,
               help="Parallel kustomize builds (0 = one per CPU).")
 @click.option("--show-skipped", is_flag=True, help="List what could not be checked offline.")
 def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str, ...],
              ignore: tuple[str, ...], strict: bool | None, tenant: bool | None,
-             use_kubeconform: bool | None, jobs: int | None, show_skipped: bool) -> int:
+             use_kubeconform: bool | None, use_build: bool | None, jobs: int | None,
+             show_skipped: bool) -> int:
     """Validate a Flux repository offline: schemas, builds, references, tenancy.
 
     PATH is the repository root (default: the current directory). File names, as pre-commit
@@ -92,7 +96,7 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
     root = resolve_root(paths)
     config = merge(load_config(root), Overrides(
         select=select, ignore=ignore, strict=strict, tenant=tenant,
-        kubeconform=use_kubeconform, jobs=jobs))
+        kubeconform=use_kubeconform, build=use_build, jobs=jobs))
     rules = available_rules()
     check_codes(config, rules)
     result = run_validation(root, config)
