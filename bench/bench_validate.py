@@ -42,7 +42,8 @@ from flux_fleet.loader import discover  # noqa: E402
 from flux_fleet.resources import schemas_dir  # noqa: E402
 from flux_fleet.validate import validate  # noqa: E402
 
-PHASES = ("load", "classify", "schema", "build", "rules", "filter")
+SCALE_START = "<!-- bench_scale.py: start -->"
+SCALE_END = "<!-- bench_scale.py: end -->"
 
 
 @dataclass
@@ -60,6 +61,8 @@ class Row:
     wall_s: float = 0.0
     cli_s: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
+    nobuild_s: float = 0.0  # validate --no-build, in process: everything but the builds
+    nobuild_phases: dict[str, float] = field(default_factory=dict)
     floor_s: float = 0.0
     floor_docs: int = 0
     cjs_s: float | None = None
@@ -68,9 +71,6 @@ class Row:
     kv_docs: int = 0
     kv_no_schema: int = 0
 
-    @property
-    def without_build_s(self) -> float:
-        return self.wall_s - self.phases.get("build", 0.0)
 
 
 def fleet_data(clusters: int, tenants: int) -> dict[str, Any]:
@@ -95,7 +95,11 @@ def render(dest: Path, clusters: int, tenants: int) -> float:
 
     start = time.perf_counter()
     render_new(dest, fleet_data(clusters, tenants) if clusters else {}, defaults=True)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    # a fleet lives in git: the validator asks git which files to read, as it will in use
+    for args in (("init", "-q"), ("add", "-A")):
+        subprocess.run(["git", "-C", str(dest), *args], check=True, capture_output=True)
+    return seconds
 
 
 def floor(root: Path, files: list[str]) -> tuple[float, int]:
@@ -208,8 +212,16 @@ def measure(clusters: int, tenants: int, repeat: int, work: Path) -> Row:
         cli.append(time.perf_counter() - start)
     row.cli_s = min(cli)
     files = discover(root)
-    row.floor_s, row.floor_docs = min((floor(root, files) for _ in range(repeat)),
-                                      key=lambda x: x[0])
+    # the throughput goal: the floor and validate --no-build, interleaved so that other work
+    # on the machine hits both alike; best of many (each takes milliseconds)
+    no_build = Config(build=False)
+    floors, fast = [], []
+    for _ in range(max(15, 5 * repeat)):
+        floors.append(floor(root, files))
+        result = validate(root, no_build)
+        fast.append((result.stats.wall, dict(result.stats.phases)))
+    row.floor_s, row.floor_docs = min(floors, key=lambda x: x[0])
+    row.nobuild_s, row.nobuild_phases = min(fast, key=lambda x: x[0])
     objs = objects_of(root, files)
     row.cjs_s, row.cjs_docs = check_jsonschema(objs)
     row.kv_s, row.kv_docs, row.kv_no_schema = kubernetes_validate(objs)
@@ -251,7 +263,7 @@ def label(r: Row) -> str:
 
 def ratio(r: Row) -> float:
     """flux-fleet without builds, in documents per second, over the libyaml floor."""
-    ff = r.documents / r.without_build_s if r.without_build_s > 0 else 0.0
+    ff = r.documents / r.nobuild_s if r.nobuild_s > 0 else 0.0
     fl = r.floor_docs / r.floor_s if r.floor_s > 0 else 0.0
     return ff / fl if fl else 0.0
 
@@ -309,14 +321,14 @@ def report(rows: list[Row], repeat: int, load_start: tuple[float, float, float])
         "## Wall time",
         "",
         "| fleet | files | docs | objects (files + built) | Kustomizations built / kustomize runs "
-        "| findings | render | validate | CLI | validate without builds |",
+        "| findings | render | validate | CLI | validate --no-build |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         out.append(
             f"| {label(r)} | {r.files} | {r.documents} | "
             f"{r.objects} + {r.built_objects} | {r.kustomizations} / {r.builds} | {r.findings} | "
-            f"{r.render_s:.2f} | **{r.wall_s:.2f}** | {r.cli_s:.2f} | {r.without_build_s:.3f} |")
+            f"{r.render_s:.2f} | **{r.wall_s:.2f}** | {r.cli_s:.2f} | {r.nobuild_s:.4f} |")
     out += [
         "",
         "*Kustomizations built* counts each cluster's Flux Kustomizations separately (every "
@@ -325,27 +337,31 @@ def report(rows: list[Row], repeat: int, load_start: tuple[float, float, float])
         "",
         "## Phase by phase",
         "",
-        "Seconds per phase, and documents per second where the phase handles documents "
-        "(load: files' documents; schema: file objects + built objects). The builds run "
-        "while the file objects' schemas are checked, so *build* is the time spent waiting "
-        "for kustomize after that.",
+        "Milliseconds per phase of `validate --no-build` (in process, the best run), and the "
+        "full run's wait for kustomize (*build*: the builds run while the file objects' schemas "
+        "are checked, so this is the wait after that).",
         "",
-        "| fleet | " + " | ".join(PHASES) + " | load docs/s | schema objects/s |",
-        "|---|" + "---|" * (len(PHASES) + 2),
+        "| fleet | load | classify | schema | rules | filter | total --no-build | "
+        "build wait (full run) | load docs/s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        ph = r.nobuild_phases
         out.append(
             f"| {label(r)} | "
-            + " | ".join(f"{r.phases.get(p, 0.0):.3f}" for p in PHASES)
-            + f" | {rate(r.documents, r.phases.get('load'))}"
-            + f" | {rate(r.objects + r.built_objects, r.phases.get('schema'))} |")
+            + " | ".join(f"{1000 * ph.get(p, 0.0):.2f}"
+                         for p in ("load", "classify", "schema", "rules", "filter"))
+            + f" | {1000 * r.nobuild_s:.2f} | {1000 * r.phases.get('build', 0.0):.0f}"
+            + f" | {rate(r.documents, ph.get('load'))} |")
     out += [
         "",
         "## Side by side, same documents",
         "",
         "Documents per second. *Floor*: bare libyaml parsing (PyYAML `CSafeLoader`) of the same "
-        "files, nothing else. *flux-fleet without builds*: the whole pipeline minus the kustomize "
-        "phase, over the files' documents; the goal is at least half the floor. "
+        "files, nothing else. *flux-fleet without builds*: `validate --no-build` in process, "
+        "the whole pipeline but the kustomize builds (discovery through git, load, classify, "
+        "schema with CEL, references, tenancy, drift, filters) over the same files; the goal is "
+        "at least half the floor. Both are the best of at least 15 interleaved runs. "
         "*check-jsonschema*: its CLI, one run per kind against our schema store (process "
         "start-up included, as in a pre-commit hook). *kubernetes-validate*: its Python API, "
         "strict; it has no Flux schemas, so Flux kinds are counted as 'no schema' and not "
@@ -356,7 +372,7 @@ def report(rows: list[Row], repeat: int, load_start: tuple[float, float, float])
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        ff = r.documents / r.without_build_s if r.without_build_s > 0 else 0.0
+        ff = r.documents / r.nobuild_s if r.nobuild_s > 0 else 0.0
         fl = r.floor_docs / r.floor_s if r.floor_s > 0 else 0.0
         out.append(
             f"| {label(r)} | {fl:,.0f} | {ff:,.0f} | "
@@ -429,7 +445,11 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
     else:
         target = REPO / "docs" / "performance.md"
-        target.write_text(text)
+        old = target.read_text(encoding="utf-8") if target.is_file() else ""
+        if SCALE_START in old and SCALE_END in old:  # bench_scale.py's section stays
+            kept = old[old.index(SCALE_START):old.index(SCALE_END) + len(SCALE_END)]
+            text = text.rstrip("\n") + "\n\n" + kept + "\n"
+        target.write_text(text, encoding="utf-8")
         print(f"wrote {target}", file=sys.stderr)
         print(text)
     return 0

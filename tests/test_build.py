@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tree_files import write_tree
 
 from flux_fleet.checks.build import (
     BuildResult,
@@ -25,13 +26,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs kustomize or kubectl on PATH",
 )
 
-
-def write_tree(root: Path, files: dict[str, str]) -> Path:
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content)
-    return root
 
 
 def flux_ks(name: str, path: str, extra: str = "", source: str = "flux-system",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -12,19 +13,9 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tree_files import write_tree
 
 from flux_fleet.loader import LoadLimits, discover, load_text, load_tree
-
-
-def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-    return root
 
 
 def rules(findings) -> list[str]:
@@ -247,6 +238,32 @@ def test_discover_honours_gitignore_and_lists_untracked_files(tmp_path):
     assert discover(repo) == ["apps/app.yaml", "apps/app.yml", "apps/new.yaml"]
     (repo / "apps" / "app.yml").unlink()  # tracked but deleted in the work tree
     assert discover(repo) == ["apps/app.yaml", "apps/new.yaml"]
+
+
+def test_what_git_ignores_is_never_reported_even_when_read_early(tmp_path):
+    # the loader parses files while git lists them; ignored ones must vanish without a trace
+    files = {f"apps/app{i:02d}.yaml": "a: 1\n" for i in range(30)}
+    files.update({".gitignore": "scratch/\n", "scratch/broken.yaml": "a: [\n",
+                  "scratch/dup.yaml": "a: 1\na: 2\n"})
+    repo = write_tree(tmp_path / "repo", files)
+    git(repo, "init", "-q")
+    for _ in range(5):
+        result = load_tree(repo)
+        assert result.findings == []
+        assert result.files == 30 and result.discovered == sorted(
+            n for n in files if n.startswith("apps/"))
+
+
+def test_a_tracked_file_behind_a_directory_link_out_of_the_repository_is_not_read(tmp_path):
+    outside = write_tree(tmp_path / "elsewhere", {"secret.yaml": "password: hunter2\n"})
+    repo = write_tree(tmp_path / "repo", {"apps/secret.yaml": "a: 1\n"})
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    shutil.rmtree(repo / "apps")
+    os.symlink(outside, repo / "apps")  # git still lists apps/secret.yaml (in its index)
+    result = load_tree(repo)
+    assert all("hunter2" not in str(d.data) for d in result.documents)
+    assert [(f.rule, f.file) for f in result.findings] == [("FF107", "apps/secret.yaml")]
 
 
 def test_discover_without_git_walks_the_tree_but_skips_dot_git(tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import kustomize_available
+from tree_files import write_tree
 
 from flux_fleet.checks import references
 from flux_fleet.checks.build import build_all, classify, file_objects
@@ -21,16 +22,9 @@ from flux_fleet.model import Finding, Inventory, Skipped
 pytestmark = pytest.mark.skipif(not kustomize_available(), reason="kustomize/kubectl not on PATH")
 
 
-def write_tree(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-
-
 def inventory(root: Path, files: dict[str, str], *, tenant_repo: bool = False) -> Inventory:
     """Write the files, then load, classify and build them as the validator does."""
-    write_tree(root, files)
+    write_tree(root, files, dedent=True)
     loaded = load_tree(root)
     cls = classify(loaded.documents)
     objects = file_objects(loaded.documents, cls)

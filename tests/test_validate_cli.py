@@ -90,6 +90,22 @@ def test_current_directory_is_the_default_path(capsys, rendered_fleet: Path,
     assert code == 0 and "0 errors" in out
 
 
+def test_no_build_checks_the_files_and_says_what_it_left_out(capsys, fleet: Path) -> None:
+    break_fleet(fleet)  # a bad ConfigMap: a file object, found without building
+    kust = fleet / "infrastructure" / "base" / "kustomization.yaml"
+    kust.write_text("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                    "resources:\n  - missing.yaml\n")  # only a build notices this
+    code, out, _ = run(capsys, str(fleet), "--format", "json")
+    assert code == 1
+    assert {f["rule"] for f in json.loads(out)["findings"]} >= {"FF202", "FF301"}
+    code, out, _ = run(capsys, str(fleet), "--no-build", "--format", "json")
+    report = json.loads(out)
+    assert code == 1
+    assert {f["rule"] for f in report["findings"]} == {"FF202"}
+    assert report["summary"]["kustomize_builds"] == 0
+    assert any("--no-build" in note for note in report["notes"])
+
+
 # --- exit codes ---------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import celpy
 
+from flux_fleet.cel_subset import Defer, compile_rule
 from flux_fleet.model import Path
 
 EACH = None  # a path step meaning "every list item / every map value"
@@ -91,14 +92,17 @@ def nodes_at(data: Any, where: SchemaPath) -> Iterator[tuple[Path, Any]]:
 class CelEvaluator:
     """Compiles each rule once (per evaluator) and evaluates it against a node.
 
-    cel-python is a tree-walking interpreter (~0.4 ms a rule), so results are memoised on the
-    part of the node the rule can see: a rule that only reads ``self.chart`` and
-    ``self.chartRef`` gets the same answer for every HelmRelease with the same two fields.
+    Rules in the common subset (``flux_fleet.cel_subset``) run as Python closures. The rest, and
+    values the subset defers, go to cel-python, a tree-walking interpreter (~0.4 ms a rule), so
+    its results are memoised on the part of the node the rule can see: a rule that only reads
+    ``self.chart`` and ``self.chartRef`` gets the same answer for every HelmRelease with the
+    same two fields.
     """
 
     def __init__(self) -> None:
         self._env: Any = None  # built on first use: cel-python builds its parser then (~0.1 s)
         self._programs: dict[str, Any] = {}
+        self._fast: dict[str, Any] = {}
         self._fields: dict[str, frozenset[str] | None] = {}
         self._memo: dict[tuple[str, str], bool | str] = {}
 
@@ -127,6 +131,14 @@ class CelEvaluator:
 
     def holds(self, rule: str, value: Any) -> bool:
         """True when the rule holds for ``self = value``; CelError when it cannot be decided."""
+        fast = self._fast.get(rule, False)
+        if fast is False:
+            fast = self._fast[rule] = compile_rule(rule)
+        if fast is not None:
+            try:
+                return fast(value)
+            except (Defer, RecursionError):
+                pass
         visible = self._visible(rule, value)
         try:
             key = (rule, json.dumps(visible, sort_keys=True, default=str))

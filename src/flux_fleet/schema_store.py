@@ -36,6 +36,14 @@ class KindInfo:
     source: str  # "crd": every kind of the group is in the store; "kubernetes": a selection
     removed_in: str = ""
     use: str = ""
+    cel: tuple[CelRule, ...] | None = None  # None: the index does not say (found on compile)
+
+
+def _rules_of(row: dict[str, Any]) -> tuple[CelRule, ...] | None:
+    """The CEL rules the index lists for a kind (a store built before they were listed: None)."""
+    if row.get("file") and "cel" not in row:
+        return None if row.get("source", "crd") == "crd" else ()
+    return tuple(CelRule(tuple(r["where"]), r["rule"], r["message"]) for r in row.get("cel", ()))
 
 
 class SchemaStore:
@@ -51,12 +59,13 @@ class SchemaStore:
                     api_version=api_version, kind=kind, file=row.get("file"),
                     namespaced=bool(row.get("namespaced")), served=bool(row.get("served")),
                     source=str(row.get("source", "crd")), removed_in=row.get("removed_in", ""),
-                    use=row.get("use", ""))
+                    use=row.get("use", ""), cel=_rules_of(row))
         self.complete_groups = frozenset(index.get("complete_groups") or ())
         self.cel = CelEvaluator()
         self._validators: dict[str, Any] = {}
         self._fast: dict[str, Callable[[Any], bool] | None] = {}
         self._rules: dict[str, tuple[CelRule, ...]] = {}
+        self._schemas: dict[str, dict[str, Any]] = {}
         self._clean: set[tuple[str, str, str]] = set()
         self._lock = Lock()
         # how often an object was fully checked ("checked") or known clean ("repeat"), and
@@ -122,7 +131,7 @@ class SchemaStore:
         validator = cls(schema)  # no format_checker: formats are annotations only
         self._fast[rel] = compile_schema(schema) if cls is jsonschema.Draft202012Validator \
             else None
-        self._rules[rel] = collect_rules(schema)
+        self._schemas[rel] = schema
         self._validators[rel] = validator
         return validator
 
@@ -143,13 +152,17 @@ class SchemaStore:
         self._clean.add(key)
 
     def cel_rules(self, api_version: str, kind: str) -> tuple[CelRule, ...]:
-        """The CEL rules of a kind's schema (compiled alongside its validator)."""
+        """The CEL rules of a kind's schema: from the index, or found in the schema once."""
         info = self._kinds.get((api_version, kind))
         if info is None or info.file is None:
             return ()
-        if info.file not in self._rules:
+        if info.cel is not None:
+            return info.cel
+        rules = self._rules.get(info.file)
+        if rules is None:
             self.validator(api_version, kind)
-        return self._rules[info.file]
+            rules = self._rules[info.file] = collect_rules(self._schemas[info.file])
+        return rules
 
     def kinds(self) -> list[KindInfo]:
         return sorted(self._kinds.values(), key=lambda k: (k.api_version, k.kind))

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from flux_fleet.cel import CelRule, collect_rules
 from flux_fleet.errors import UserError
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -127,10 +128,14 @@ class KindEntry:
     source: str = "crd"  # "crd" (the whole group is covered) or "kubernetes" (selected kinds)
     removed_in: str = ""
     use: str = ""  # the served apiVersion to migrate to
+    cel: tuple[CelRule, ...] = ()  # the schema's CEL rules, so a run need not search for them
 
     def as_json(self) -> dict[str, Any]:
         row: dict[str, Any] = {"file": self.file, "namespaced": self.namespaced,
                                "served": self.served, "source": self.source}
+        if self.cel:
+            row["cel"] = [{"where": list(r.where), "rule": r.rule, "message": r.message}
+                          for r in self.cel]
         if self.removed_in:
             row["removed_in"] = self.removed_in
         if self.use:
@@ -344,7 +349,8 @@ def build_store(crds_dir: Path, kubernetes_dir: Path) -> dict[str, str]:
                                 require_spec=bool(spec_schema.get("required")))
             rel = schema_file(api_version, kind)
             files[rel] = render_json(schema)
-            entries.append(KindEntry(api_version, kind, rel, namespaced))
+            entries.append(KindEntry(api_version, kind, rel, namespaced,
+                                     cel=collect_rules(schema)))
 
     for name, namespaced in KUBERNETES_KINDS:
         raw = _read_json(kubernetes_dir / name)
@@ -362,7 +368,8 @@ def build_store(crds_dir: Path, kubernetes_dir: Path) -> dict[str, str]:
                             require_spec=False)
         rel = schema_file(api_version, kind)
         files[rel] = render_json(schema)
-        entries.append(KindEntry(api_version, kind, rel, namespaced, source="kubernetes"))
+        entries.append(KindEntry(api_version, kind, rel, namespaced, source="kubernetes",
+                                 cel=collect_rules(schema)))
 
     entries.extend(_unserved_entries(entries))
     files[INDEX_FILE] = render_json(_index(entries))
