@@ -6,11 +6,11 @@ import math
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from hang_guard import finishes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tree_files import write_tree
@@ -173,17 +173,11 @@ def test_utf8_bom_is_accepted():
     assert findings == [] and doc.data == {"a": 1}
 
 
-def timed(fn, *args, **kwargs):
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - start
-
-
 def test_ten_megabyte_file_is_refused_by_size():
     big = "items:\n" + "  - value-with-some-length\n" * 400_000
     assert len(big) > 10_000_000
-    (docs, findings), seconds = timed(load_text, big, "big.yaml")
-    assert docs == [] and rules(findings) == ["FF105"] and seconds < 1
+    docs, findings = finishes(load_text, big, "big.yaml")
+    assert docs == [] and rules(findings) == ["FF105"]
     (docs, findings) = load_text(big, "big.yaml", LoadLimits(max_file_bytes=20 * 1024 * 1024))
     assert findings == [] and len(docs[0].data["items"]) == 400_000
 
@@ -192,9 +186,8 @@ def test_billion_laughs_is_stopped_quickly():
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     for i in range(1, 10):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
-    (docs, findings), seconds = timed(load_text, "\n".join(lines) + "\n", "bomb.yaml")
+    docs, findings = finishes(load_text, "\n".join(lines) + "\n", "bomb.yaml")
     assert docs == [] and rules(findings) == ["FF106"] and "alias" in findings[0].message
-    assert seconds < 1
 
 
 def test_modest_alias_reuse_is_fine():
@@ -206,8 +199,8 @@ def test_modest_alias_reuse_is_fine():
 @pytest.mark.parametrize("depth", [10_000, 200_000])
 def test_deep_nesting_is_a_finding_not_a_crash(depth):
     text = "a: " + "[" * depth + "]" * depth + "\n"
-    (docs, findings), seconds = timed(load_text, text, "deep.yaml")
-    assert docs == [] and rules(findings) == ["FF106"] and seconds < 1
+    docs, findings = finishes(load_text, text, "deep.yaml")
+    assert docs == [] and rules(findings) == ["FF106"]
 
 
 def test_nesting_within_the_limit_loads():
