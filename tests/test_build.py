@@ -521,3 +521,77 @@ def test_public_style_layout_builds_without_false_alarms(tmp_path):
                             "HelmRepository/ingress-nginx/ingress-nginx",
                             "Namespace/ingress-nginx"] * 2)  # once per cluster
     assert run.result.count == 4  # infra built once for both clusters
+
+
+# --- small builds share kustomize processes -----------------------------------------------
+
+
+def tenant_base(name: str) -> dict[str, str]:
+    """A tenant base as the fleet template renders it: a ServiceAccount named like every
+    other tenant's, in the tenant's own namespace."""
+    return {
+        f"tenants/base/{name}/kustomization.yaml": "resources: [rbac.yaml]\n",
+        f"tenants/base/{name}/rbac.yaml": f"""\
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: flux
+  namespace: {name}
+  annotations:
+    team: {name}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: {name}
+""",
+    }
+
+
+def batching_fleet(tmp_path: Path) -> Path:
+    files = {"clusters/c1/flux-system/gotk-sync.yaml": SYNC}
+    for i in range(12):
+        files.update(tenant_base(f"t{i}"))
+        files[f"clusters/c1/t{i}.yaml"] = flux_ks(f"t{i}", f"./tenants/base/t{i}")
+    files.update({
+        # renames: never shares a process (kustomize's name references run again in a batch)
+        "clusters/c1/prefixed.yaml": flux_ks("prefixed", "./apps/gen",
+                                             "  namePrefix: pre-\n"),
+        "apps/gen/kustomization.yaml": "configMapGenerator:\n  - name: settings\n"
+                                       "    literals: [a=b]\n",
+        # moves namespaces: collides with t0's ServiceAccount by kind and name
+        "clusters/c1/moved.yaml": flux_ks("moved", "./tenants/base/t0",
+                                          "  targetNamespace: elsewhere\n"),
+        # the same object as t1 defines: must land in another batch
+        "clusters/c1/twin.yaml": flux_ks("twin", "./apps/twin"),
+        "apps/twin/kustomization.yaml": "resources: [../../tenants/base/t1/rbac.yaml]\n",
+        # fails: its error must stay its own
+        "clusters/c1/broken.yaml": flux_ks("broken", "./apps/broken"),
+        "apps/broken/kustomization.yaml": "resources: [missing.yaml]\n",
+    })
+    return write_tree(tmp_path, files)
+
+
+def outcome(run: Run) -> tuple[dict, list]:
+    built = {str(key): sorted(repr(o.data) for o in objs)
+             for key, objs in run.result.built.items()}
+    return built, run.rules()
+
+
+def test_small_builds_share_processes_without_changing_what_is_built(tmp_path, monkeypatch):
+    repo = batching_fleet(tmp_path)
+    shared = Run(repo)
+    monkeypatch.setattr("flux_fleet.checks.build._BATCH_MEMBERS", 1)
+    alone = Run(repo)
+    assert alone.result.processes == alone.result.count == 16
+    assert shared.result.processes < alone.result.processes
+    assert outcome(shared) == outcome(alone)
+    assert [r[:2] for r in shared.rules()] == [("FF301", "clusters/c1/broken.yaml")]
+    assert shared.names("moved") == ["Namespace/elsewhere", "ServiceAccount/elsewhere/flux"]
+    account = next(o for o in shared.built("t3") if o.id.kind == "ServiceAccount")
+    namespace = next(o for o in shared.built("t3") if o.id.kind == "Namespace")
+    assert account.data["metadata"]["annotations"] == {"team": "t3"}
+    assert "annotations" not in namespace.data["metadata"]  # the batch's mark leaves no trace
+    assert all("flux-fleet.dev/build" not in repr(o.data)
+               for objs in shared.result.built.values() for o in objs)
+    assert shared.names("prefixed")[0].startswith("ConfigMap/pre-settings-")

@@ -25,14 +25,13 @@ import posixpath
 import re
 import tempfile
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from flux_fleet import kustomize
+from flux_fleet import kustomize, kustomize_batch
 from flux_fleet.loader import discover, load_text
 from flux_fleet.model import BuildKey, Document, Finding, KObject, ObjectId, Severity, Skipped
 from flux_fleet.rules import Rule
@@ -253,6 +252,7 @@ class BuildResult:
     findings: list[Finding] = field(default_factory=list)
     skips: list[Skipped] = field(default_factory=list)
     count: int = 0  # distinct kustomize builds run
+    processes: int = 0  # kustomize processes they took (small builds share one)
 
 
 @dataclass(frozen=True)
@@ -345,6 +345,7 @@ class _Reach:
 
     remote: tuple[str, ...]
     files: frozenset[str]
+    configs: frozenset[str] = frozenset()  # folders whose kustomization.yaml the build reads
 
 
 def _reach(root: Path, starts: list[str], kustomizations: dict[str, Document],
@@ -352,6 +353,7 @@ def _reach(root: Path, starts: list[str], kustomizations: dict[str, Document],
     """Follow resources/bases/components from ``starts`` (dirs), as kustomize would."""
     remote: set[str] = set()
     files: set[str] = set()
+    configs: set[str] = set()
     seen: set[str] = set()
     todo = list(starts)
     while todo:
@@ -369,6 +371,7 @@ def _reach(root: Path, starts: list[str], kustomizations: dict[str, Document],
                 else:
                     files.add(ref)
             continue
+        configs.add(here)
         data = doc.data if isinstance(doc.data, dict) else {}
         for ref in _strings(data.get("resources")) + _strings(data.get("bases")) + _strings(
                 data.get("components")):
@@ -382,7 +385,87 @@ def _reach(root: Path, starts: list[str], kustomizations: dict[str, Document],
                 todo.append(target)
             else:
                 files.add(target)
-    return _Reach(tuple(sorted(remote)), frozenset(files))
+    return _Reach(tuple(sorted(remote)), frozenset(files), frozenset(configs))
+
+
+# kustomization.yaml fields that neither rename objects nor generate them: builds using only
+# these can share a kustomize process (kustomize_batch) without changing their output.
+_BATCH_SAFE_FIELDS = frozenset({
+    "apiVersion", "kind", "metadata", "resources", "bases", "components", "namespace",
+    "commonLabels", "labels", "commonAnnotations", "patches", "patchesStrategicMerge",
+    "patchesJson6902", "images", "replicas", "sortOptions", "buildMetadata"})
+_BATCH_MEMBERS = 32
+_BATCH_OBJECTS = 320
+
+
+def _batchable(target: _Target, reach: _Reach, kustomizations: dict[str, Document]) -> bool:
+    if any(k in target.spec for k in ("namePrefix", "nameSuffix")):
+        return False
+    for folder in reach.configs:
+        data = kustomizations[folder].data
+        if not isinstance(data, dict) or not set(data) <= _BATCH_SAFE_FIELDS:
+            return False
+    return True
+
+
+def _plan(keys: list[tuple[str, str]], first: dict[tuple[str, str], _Target],
+          reaches: dict[tuple[str, str], _Reach], kustomizations: dict[str, Document],
+          objects: list[KObject]) -> list[list[tuple[str, str]]]:
+    """Group builds that can share a kustomize process: nothing renamed, and no two members
+    define the same object (it would collide in the batch). A member that sets namespaces
+    (targetNamespace, ``namespace:``) collides on kind and name alone."""
+    ids_in: dict[str, set[tuple[str, str, str]]] = {}
+    for obj in objects:
+        ids_in.setdefault(obj.document.file, set()).add(
+            (obj.id.kind, obj.id.namespace, obj.id.name))
+    groups: list[list[tuple[str, str]]] = []
+    batches: list[_Batch] = []
+    for key in keys:
+        target, reach = first[key], reaches[key]
+        if not _batchable(target, reach, kustomizations):
+            groups.append([key])
+            continue
+        ids: set[tuple[str, str, str]] = set().union(*(ids_in.get(f, ()) for f in reach.files))
+        moves = "targetNamespace" in target.spec or any(
+            "namespace" in kustomizations[c].data for c in reach.configs)
+        if moves and any(kind == "Namespace" for kind, _, _ in ids):
+            groups.append([key])  # the namespace transformer renames Namespace objects too
+            continue
+        for batch in batches:
+            if batch.admits(ids, moves):
+                batch.add(key, ids, moves)
+                break
+        else:
+            batch = _Batch()
+            batch.add(key, ids, moves)
+            batches.append(batch)
+    return groups + [b.members for b in batches]
+
+
+@dataclass
+class _Batch:
+    """Builds that will share one kustomize process, and the objects they define."""
+
+    members: list[tuple[str, str]] = field(default_factory=list)
+    exact: set[tuple[str, str, str]] = field(default_factory=set)  # (kind, namespace, name)
+    named: set[tuple[str, str]] = field(default_factory=set)  # (kind, name) of every member
+    moved: set[tuple[str, str]] = field(default_factory=set)  # ... of members moving namespaces
+
+    def admits(self, ids: set[tuple[str, str, str]], moves: bool) -> bool:
+        if len(self.members) >= _BATCH_MEMBERS or len(self.exact) + len(ids) > _BATCH_OBJECTS:
+            return False
+        named = {(kind, name) for kind, _, name in ids}
+        if moves:
+            return self.named.isdisjoint(named)
+        return self.exact.isdisjoint(ids) and self.moved.isdisjoint(named)
+
+    def add(self, key: tuple[str, str], ids: set[tuple[str, str, str]], moves: bool) -> None:
+        named = {(kind, name) for kind, _, name in ids}
+        self.members.append(key)
+        self.exact |= ids
+        self.named |= named
+        if moves:
+            self.moved |= named
 
 
 def _sources(objects: list[KObject]) -> dict[tuple[str, str, str], list[KObject]]:
@@ -530,6 +613,8 @@ def _objects(text: str, target: _Target, reach: _Reach,
              result: BuildResult) -> list[KObject]:
     text, unknown = _postbuild(text, target.spec)
     docs, problems = load_text(text, f"<kustomize build {target.path}>")
+    for doc in docs:
+        kustomize_batch.unmark(doc.data)
     where = target.where
     home = target.home
     for problem in problems:  # substituted values can break the YAML, as in the controller
@@ -646,14 +731,14 @@ def build_all(
             kus = _wrapper(first[key], root, workdir, kdirs, listing)
             (workdir / "kustomization.yaml").write_text(yaml.safe_dump(kus, sort_keys=False))
 
-        def run(key: tuple[str, str]) -> tuple[str | None, str]:
-            try:
-                return kustomize.build(workdirs[key]), ""
-            except kustomize.KustomizeError as err:
-                return None, err.first_error
-
-        with ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1)) as pool:
-            outputs = dict(zip(keys, pool.map(run, keys), strict=True))
+        groups = _plan(keys, first, reaches, cls.kustomizations, objects)
+        labels = {key: workdirs[key].name for key in keys}
+        for group in groups:
+            if len(group) > 1:
+                for key in group:
+                    kustomize_batch.mark(workdirs[key], labels[key])
+        outputs, result.processes = kustomize_batch.build_groups(
+            groups, workdirs, Path(tmp), jobs or os.cpu_count() or 1, labels.__getitem__)
         result.count = len(keys)
         for t in buildable:
             text, error = outputs[t.key]
