@@ -55,6 +55,14 @@ def test_defaults_follow_earlier_answers_as_copier_renders_them() -> None:
     ({"clusters": "[{name: default}]"}, "clusters[0].name 'default': reserved name"),
     ({"tenants": "[{name: web, repo_url: 'https://github.com/example-org/web', paths: {staging: ../../etc}}]"},
      "tenants[0].paths.staging '../../etc': must stay inside the tenant repo (no '..', no absolute path)"),
+    ({"tenants": f"[{{name: {'t' * 57}, repo_url: 'https://github.com/example-org/web'}}]"},
+     f"tenants[0].name '{'t' * 57}': longer than 56 characters (each cluster applies it as "
+     "Kustomization tenant-<name>, at most 63)"),
+    ({"tenants": "[{name: web, repo_url: 'https://github.com/example-org/web', "
+                 "paths: {staging: './a: b'}}]"},
+     "tenants[0].paths.staging './a: b': only letters, digits, '.', '_', '-' and '/'"),
+    ({"clusters": "[{name: base}]"},
+     "clusters[0].name 'base': reserved name (infrastructure/base and policies/base hold"),
     ({"clusters": "[{name: 'a/b'}]"},
      "clusters[0].name 'a/b': not a DNS-1123 label (lower-case letters, digits, '-')"),
     ({"repo_url": "github.com/example-org/fleet"},
@@ -109,3 +117,30 @@ def test_answers_model_fills_optional_tenant_fields() -> None:
     assert tenant.clusters == ("staging", "production")
     assert tenant.paths == {"staging": "./staging", "production": "./production"}
     assert fleet.envs == ("staging", "production")
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"tenants": [{"name": "t" * 57, "repo_url": "https://github.com/example-org/web"}]},
+     f"tenants[0].name '{'t' * 57}': longer than 56 characters (each cluster applies it as Kustomization tenant-<name>, at most 63)"),
+    ({"tenants": [{"name": "web", "repo_url": "https://github.com/example-org/web", "paths": {"staging": "./a b"}}]},
+     "tenants[0].paths.staging './a b': only letters, digits, '.', '_', '-' and '/' (Flux substitutes it into the tenant's Kustomization as ${tenant_path})"),
+    ({"clusters": [{"name": "base"}]},
+     "clusters[0].name 'base': reserved name (infrastructure/base and policies/base hold what every cluster shares)"),
+])
+def test_copier_alone_refuses_the_same_answers_in_the_same_words(
+        tmp_path: Path, data: dict[str, object], message: str) -> None:
+    """Without flux-fleet (plain `copier copy`), the template's own validators are the backstop."""
+    import shutil
+
+    import copier
+
+    template = tmp_path / "template"  # a plain folder: no git, so Copier renders it as it is
+    template.mkdir()
+    shutil.copy2(resources.template_dir() / "copier.yml", template / "copier.yml")
+    shutil.copytree(resources.template_dir() / "template", template / "template")
+    with pytest.raises(ValueError, match="Validation error") as info:
+        copier.run_copy(str(template), tmp_path / "fleet", data=data, defaults=True, quiet=True,
+                        unsafe=False)
+    assert message in str(info.value)
+    problems = answers.validate({**defaults(), **data})
+    assert message in problems

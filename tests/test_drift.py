@@ -58,6 +58,12 @@ def narrow_tenant_by_hand(root: Path) -> None:
     edit_answers(root, lambda a: a["tenants"][0].update(clusters=["staging"]))
 
 
+def drop_tenant_kustomization_by_hand(root: Path) -> None:
+    """Keep only the header comment of staging's tenants.yaml: dev-team no longer runs there."""
+    path = root / "clusters/staging/tenants.yaml"
+    path.write_text(path.read_text().split("---")[0])
+
+
 def relative_source(root: Path) -> None:
     edit_answers(root, lambda a: a.update(_src_path="../template"))
 
@@ -67,7 +73,8 @@ def relative_source(root: Path) -> None:
     (drop_tenant_by_hand, ("FF602", "tenants/base/dev-team/kustomization.yaml")),
     (drop_cluster_folder, ("FF603", ".copier-answers.yml")),
     (add_cluster_folder, ("FF604", "clusters/old/infrastructure.yaml")),
-    (narrow_tenant_by_hand, ("FF605", "tenants/production/kustomization.yaml")),
+    (narrow_tenant_by_hand, ("FF605", "clusters/production/tenants.yaml")),
+    (drop_tenant_kustomization_by_hand, ("FF605", "clusters/staging/tenants.yaml")),
     (relative_source, ("FF606", ".copier-answers.yml")),
 ], ids=lambda v: getattr(v, "__name__", None) or v[0])
 def test_each_drift_is_reported_with_its_rule(rendered: Path, tmp_path: Path, drift_it,
@@ -89,6 +96,17 @@ def test_every_finding_names_a_fix_command(rendered: Path, tmp_path: Path) -> No
     assert findings and all("flux-fleet " in f.hint or "git " in f.hint for f in findings)
     hand_added = next(f for f in findings if f.rule == "FF601")
     assert hand_added.line > 1, "points at the tenant's entry in the answers file"
+
+
+def test_a_tenant_applied_where_the_answers_do_not_put_it_points_at_its_kustomization(
+        rendered: Path, tmp_path: Path) -> None:
+    root = shutil.copytree(rendered, tmp_path / "fleet")
+    narrow_tenant_by_hand(root)
+    finding = next(f for f in validate(root, Config(select=("FF605",))).findings)
+    text = (root / finding.file).read_text().splitlines()
+    assert finding.file == "clusters/production/tenants.yaml"
+    assert text[finding.line - 1].strip() == "path: ./tenants/base/dev-team"
+    assert "tenant 'dev-team'" in finding.message and "'production'" in finding.message
 
 
 def test_tenant_repos_are_not_checked_for_platform_drift(rendered: Path, tmp_path: Path) -> None:

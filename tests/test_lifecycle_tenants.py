@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from lifecycle_repos import commit, new_fleet, snapshot, template_repo
 
 from flux_fleet import git
@@ -14,6 +16,12 @@ from flux_fleet.cli import main
 TEAM_B = ["tenant", "add", "team-b", "--namespace", "team-b",
           "--repo", "https://github.com/example-org/team-b", "--path", "staging=./stg",
           "--clusters", "staging"]
+
+
+def tenant_kustomizations(fleet: Path, cluster: str) -> dict[str, Any]:
+    """The Flux Kustomizations of clusters/<cluster>/tenants.yaml, by name."""
+    text = (fleet / "clusters" / cluster / "tenants.yaml").read_text()
+    return {d["metadata"]["name"]: d for d in yaml.safe_load_all(text) if d}
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +45,10 @@ def test_tenant_add_then_remove_round_trips_byte_for_byte(fleet: Path, capsys) -
 
     assert main([*TEAM_B, "--dir", str(fleet)]) == 0
     assert (fleet / "tenants/base/team-b/sync.yaml").is_file()
-    staging = (fleet / "tenants/staging/kustomization.yaml").read_text()
-    assert "../base/team-b" in staging and "./stg" in staging
-    assert "../base/team-b" not in (fleet / "tenants/production/kustomization.yaml").read_text()
+    staging = tenant_kustomizations(fleet, "staging")
+    assert staging["tenant-team-b"]["spec"]["path"] == "./tenants/base/team-b"
+    assert staging["tenant-team-b"]["spec"]["postBuild"]["substitute"] == {"tenant_path": "./stg"}
+    assert "tenant-team-b" not in tenant_kustomizations(fleet, "production")
     assert "team-b" in capsys.readouterr().out
     commit(fleet, "onboard team-b")
 
@@ -80,7 +89,8 @@ def test_cluster_add_then_remove_round_trips(fleet: Path) -> None:
     assert main(["cluster", "add", "qa", "--context", "qa-admin", "--env", "staging",
                  "--dir", str(fleet)]) == 0
     assert (fleet / "clusters/qa/flux-system/kustomization.yaml").is_file()
-    assert (fleet / "tenants/qa/kustomization.yaml").is_file()
+    assert tenant_kustomizations(fleet, "qa") == {}, \
+        "dev-team's answers name its clusters: a new cluster gets no tenant until asked"
     commit(fleet, "add qa")
 
     assert main(["cluster", "remove", "qa", "--dir", str(fleet)]) == 0
@@ -96,7 +106,8 @@ def test_cluster_remove_of_an_edited_cluster_needs_force(fleet: Path, capsys) ->
     assert "infrastructure/staging/kustomization.yaml" in capsys.readouterr().err
     assert main(["cluster", "remove", "staging", "--force", "--dir", str(fleet)]) == 0
     assert not (fleet / "clusters/staging").exists()
-    assert not (fleet / "tenants/staging").exists()
+    assert not (fleet / "infrastructure/staging").exists()
+    assert "tenant-dev-team" in tenant_kustomizations(fleet, "production")
     answers = (fleet / ".copier-answers.yml").read_text()
     assert "name: staging" not in answers
 
@@ -146,3 +157,22 @@ def test_dirty_tree_is_refused(fleet: Path, capsys) -> None:
 def test_help_has_an_example(argv: list[str], capsys) -> None:
     assert main([*argv, "--help"]) == 0
     assert re.search(r"Example:\n\s+flux-fleet ", capsys.readouterr().out)
+
+
+def test_remove_of_a_tenant_whose_cluster_kustomization_was_edited_changes_nothing(
+        fleet: Path, capsys) -> None:
+    tenants = fleet / "clusters/staging/tenants.yaml"
+    tenants.write_text(tenants.read_text().replace("interval: 1h", "interval: 30m"))
+    commit(fleet, "dev-team reconciles more often on staging")
+    before = snapshot(fleet)
+
+    assert main(["tenant", "remove", "dev-team", "--dir", str(fleet)]) == 2
+
+    err = capsys.readouterr().err
+    assert "would leave conflicts in file(s) you edited: clusters/staging/tenants.yaml" in err
+    assert "--force" in err
+    assert snapshot(fleet) == before and git.status(fleet).clean
+
+    assert main(["tenant", "remove", "dev-team", "--force", "--dir", str(fleet)]) == 1
+    assert "<<<<<<<" in tenants.read_text(), "with --force the conflict is left to resolve"
+    assert not (fleet / "tenants/base/dev-team").exists()

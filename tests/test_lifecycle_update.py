@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
-from lifecycle_repos import FLUX_V1, FLUX_V2, NEW_FILE, commit, make_v2, new_fleet, template_repo
+import yaml
+from lifecycle_repos import (
+    FLUX_V1,
+    FLUX_V2,
+    NEW_FILE,
+    REPO_ROOT,
+    commit,
+    make_v2,
+    new_fleet,
+    template_repo,
+)
 
 from flux_fleet import git
 from flux_fleet.cli import main
@@ -118,3 +130,73 @@ def test_relative_template_source_is_a_one_line_error(fleet: Path, capsys) -> No
 def test_help_has_an_example(argv: list[str], capsys) -> None:
     assert main([*argv, "--help"]) == 0
     assert re.search(r"Example:\n\s+flux-fleet ", capsys.readouterr().out)
+
+
+# The last template with ONE Flux Kustomization `tenants` per cluster (overlay tenants/<cluster>/).
+OLD_LAYOUT = "c93ba82"
+
+
+def _has_commit(ref: str) -> bool:
+    """False without git history (e.g. an sdist): then there is nothing to migrate from."""
+    return subprocess.run(["git", "-C", str(REPO_ROOT), "cat-file", "-e", f"{ref}^{{commit}}"],
+                          capture_output=True, check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def layout_tpl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v1 = the old per-cluster layout from git history, v2 = this checkout's template."""
+    if not _has_commit(OLD_LAYOUT):
+        pytest.skip(f"commit {OLD_LAYOUT} (old tenant layout) is not in this checkout")
+    dest = tmp_path_factory.mktemp("layout") / "template"
+    dest.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", OLD_LAYOUT, "template",
+                              "copier.yml"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    git.init_repo(dest, "template v1: one tenants Kustomization per cluster")
+    git.run(["tag", "v1"], dest)
+    shutil.rmtree(dest / "template")
+    shutil.copytree(REPO_ROOT / "template", dest / "template")
+    shutil.copy2(REPO_ROOT / "copier.yml", dest / "copier.yml")
+    git.commit_all(dest, "template v2: one Kustomization per tenant per cluster")
+    git.run(["tag", "v2"], dest)
+    return dest
+
+
+def test_update_moves_a_fleet_to_one_kustomization_per_tenant(layout_tpl: Path, tmp_path: Path,
+                                                              capsys) -> None:
+    fleet = new_fleet(layout_tpl, tmp_path / "fleet", "v1")
+    assert (fleet / "tenants/staging/kustomization.yaml").is_file(), "v1 has the old overlay"
+    old = yaml.safe_load((fleet / "clusters/staging/tenants.yaml").read_text())
+    assert old["metadata"]["name"] == "tenants"
+
+    assert main(["update", "--to", "v2", "--dir", str(fleet)]) == 0
+
+    out = capsys.readouterr().out
+    for cluster in ("staging", "production"):
+        assert not (fleet / "tenants" / cluster).exists(), "Copier deleted the old overlay"
+        assert f"deleted  tenants/{cluster}/kustomization.yaml" in out
+        docs = [d for d in yaml.safe_load_all((fleet / "clusters" / cluster /
+                                               "tenants.yaml").read_text()) if d]
+        assert [(d["metadata"]["name"], d["spec"]["path"],
+                 d["spec"]["postBuild"]["substitute"]["tenant_path"]) for d in docs] == [
+            ("tenant-dev-team", "./tenants/base/dev-team", f"./{cluster}")]
+    assert "${tenant_path}" in (fleet / "tenants/base/dev-team/sync.yaml").read_text()
+    assert "validated: clean" in out
+    assert "flux suspend kustomization tenants -n flux-system" in out, \
+        "the update says how to keep Flux from pruning the tenants on the way"
+    report = tmp_path / "report.json"
+    assert main(["validate", str(fleet), "--format", "json", "-o", str(report)]) == 0
+    assert json.loads(report.read_text())["findings"] == []
+
+
+def test_dry_run_of_the_layout_update_warns_before_anything_changes(layout_tpl: Path,
+                                                                    tmp_path: Path,
+                                                                    capsys) -> None:
+    fleet = new_fleet(layout_tpl, tmp_path / "fleet", "v1")
+
+    assert main(["update", "--to", "v2", "--dry-run", "--dir", str(fleet)]) == 0
+
+    out = capsys.readouterr().out
+    assert "deleted  tenants/staging/kustomization.yaml" in out
+    assert "note:" in out and "(production, staging)" in out
+    assert (fleet / "tenants/staging/kustomization.yaml").is_file() and git.status(fleet).clean

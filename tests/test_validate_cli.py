@@ -79,8 +79,11 @@ def test_every_cluster_counts_its_own_kustomizations_and_builds(capsys,
     assert code == 0
     stats = json.loads(out)["summary"]
     clusters = len(list((rendered_fleet / "clusters").iterdir()))
-    # flux-system, infrastructure, policies and tenants per cluster; none shares a path
-    assert stats["kustomizations_built"] == stats["kustomize_builds"] == 4 * clusters
+    tenants = len(list((rendered_fleet / "tenants" / "base").iterdir()))
+    # flux-system, infrastructure, policies and tenant-<name> per cluster and tenant...
+    assert stats["kustomizations_built"] == (3 + tenants) * clusters
+    # ...but each tenant's tenants/base/<tenant>/ is built once, shared by every cluster
+    assert stats["kustomize_builds"] == 3 * clusters + tenants
 
 
 def test_current_directory_is_the_default_path(capsys, rendered_fleet: Path,

@@ -28,6 +28,11 @@ _REPO_URL = re.compile(r"^(https?|ssh)://([^@/\s]+@)?[A-Za-z0-9.-]+(:[0-9]+)?/[^
 _URL = re.compile(r"^(https?|ssh)://[^\s/]+(/\S*)?$")
 _PREFIX = re.compile(r"^(https?|ssh|oci)://[^\s/]+(/\S*)?$")
 _ROLE = re.compile(r"^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$")
+_PATH_CHARS = re.compile(r"^[A-Za-z0-9._/-]+$")
+# Each cluster applies tenant T with a Flux Kustomization named tenant-T, and kustomize-controller
+# writes that name into a label of every object it applies: label values stop at 63 characters.
+TENANT_PREFIX = "tenant-"
+TENANT_NAME_MAX = 63 - len(TENANT_PREFIX)
 _BAD_BRANCH = re.compile(r"[\s~^:?*\[\\]|\.\.|^[-/]|/$|\.lock$|@\{")
 _FLUX_VERSION = re.compile(r"^v2\.[0-9]+\.[0-9]+$")
 _AGE = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
@@ -177,6 +182,9 @@ def check_path(where: str, value: Any) -> Iterator[str]:
         yield f"{where} '{value}': must stay inside the tenant repo (no '..', no absolute path)"
     elif not parts or parts[0] == "base":
         yield f"{where} '{value}': must name a folder other than the repo root and base/"
+    elif not _PATH_CHARS.match(value):
+        yield (f"{where} '{value}': only letters, digits, '.', '_', '-' and '/' (Flux substitutes "
+               "it into the tenant's Kustomization as ${tenant_path})")
 
 
 def check_clusters(items: Any) -> Iterator[str]:
@@ -199,7 +207,8 @@ def check_clusters(items: Any) -> Iterator[str]:
         yield from check_label(f"{at}.name", name)
         yield from check_reserved(f"{at}.name", name)
         if name == "base":
-            yield f"{at}.name 'base': reserved name (tenants/base holds the tenant definitions)"
+            yield (f"{at}.name 'base': reserved name (infrastructure/base and policies/base hold "
+                   "what every cluster shares)")
         if name in names:
             yield f"{at}.name '{name}': duplicate name (also clusters[{names.index(name)}])"
         names.append(name)
@@ -253,6 +262,9 @@ def check_tenants(items: Any, clusters: Any) -> Iterator[str]:
         name = t.get("name")
         yield from check_label(f"{at}.name", name)
         yield from check_reserved(f"{at}.name", name)
+        if isinstance(name, str) and TENANT_NAME_MAX < len(name) <= 63:
+            yield (f"{at}.name '{name}': longer than {TENANT_NAME_MAX} characters (each cluster "
+                   f"applies it as Kustomization {TENANT_PREFIX}<name>, at most 63)")
         if name in names:
             yield f"{at}.name '{name}': duplicate name (also tenants[{names.index(name)}])"
         names.append(name)

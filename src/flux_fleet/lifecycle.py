@@ -253,6 +253,14 @@ def change_answers(fleet: Fleet, data: Mapping[str, Any], label: str, *, removes
             + ", ".join(planned.edited),
             hint="keep your changes elsewhere first, or rerun with --force (edited files are "
                  "backed up under .git/flux-fleet-backup/)")
+    if planned.conflicts and not force:
+        # e.g. the tenant's own Kustomization in clusters/<cluster>/tenants.yaml, edited by hand:
+        # Copier cannot drop the document without conflict markers
+        raise UserError(
+            f"{label.replace('-', ' ', 2)} would leave conflicts in file(s) you edited: "
+            + ", ".join(planned.conflicts.files()) + "; nothing was changed",
+            hint="undo your edits of what is removed there (`git log -p FILE` shows them), or "
+                 "rerun with --force and resolve the conflict markers it leaves")
     saved = backup(fleet, planned.edited, label) if planned.edited else None
     _apply(fleet, data, vcs_ref, unsafe=False)
     result = _validate(fleet) if validate else None
@@ -273,10 +281,36 @@ def update(root: Path, to: str | None = None, flux_version: str | None = None, *
                             hint="pass a version like v2.9.4")
         data["flux_version"] = flux_version
     if dry_run:
-        return Outcome(plan(fleet, data, to, unsafe=trust), applied=False)
+        planned = plan(fleet, data, to, unsafe=trust)
+        return Outcome(planned, applied=False, notes=layout_notes(planned))
     _apply(fleet, data, to, unsafe=trust)
+    changes = _changes(fleet)
     result = _validate(fleet) if validate else None
-    return Outcome(_changes(fleet), applied=True, validation=result)
+    return Outcome(changes, applied=True, validation=result, notes=layout_notes(changes))
+
+
+# Older templates applied a cluster's tenants with ONE Flux Kustomization `tenants` (path
+# ./tenants/<cluster>, now deleted); now each tenant has its own `tenant-<name>`. Flux deleting
+# `tenants` with prune on would garbage-collect its inventory: every tenant namespace.
+_OLD_OVERLAY = re.compile(r"^tenants/(?P<cluster>[^/]+)/kustomization\.yaml$")
+MIGRATION_DOC = ("'One Kustomization per tenant: migrating a live fleet' in flux-fleet's "
+                 "docs/lifecycle.md")
+
+
+def layout_notes(changes: Plan) -> tuple[str, ...]:
+    """What the user must do in the clusters before pushing an update that changes the layout."""
+    clusters = sorted(m.group("cluster") for p in changes.deleted
+                      if (m := _OLD_OVERLAY.match(p)) and m.group("cluster") != "base")
+    if not clusters:
+        return ()
+    return (
+        "this update replaces the Flux Kustomization `tenants` of each cluster with one "
+        "`tenant-<name>` per tenant. Before you push it, run on every cluster ("
+        + ", ".join(clusters) + "): `flux suspend kustomization tenants -n flux-system`; "
+        "otherwise Flux deletes `tenants` with pruning on and takes every tenant namespace "
+        "with it. Edits you made to the deleted tenants/<cluster>/kustomization.yaml are gone "
+        f"from the tree (not from git history). See {MIGRATION_DOC}",
+    )
 
 
 def _changes(fleet: Fleet) -> Plan:

@@ -113,7 +113,7 @@ def _built_objects(fleet: Path, tenant: Path) -> list[dict[str, Any]]:
     """Everything the default fleet applies on each cluster, and the tenant repo's overlays."""
     import yaml
 
-    dirs = [d for top in ("clusters", "policies", "infrastructure", "tenants")
+    dirs = [d for top in ("clusters", "policies", "infrastructure")
             for d in sorted((fleet / top).iterdir()) if d.name != "base"]
     dirs += [tenant / "staging", tenant / "production"]
     out: list[dict[str, Any]] = []
@@ -122,6 +122,13 @@ def _built_objects(fleet: Path, tenant: Path) -> list[dict[str, Any]]:
             out += [o for o in yaml.safe_load_all(kustomize_build(d)) if o]
         else:  # clusters/<c>: Flux generates a kustomization over the folder
             out += [o for f in sorted(d.glob("*.yaml")) for o in documents(f)]
+    # each cluster's tenant-<name> Kustomizations: tenants/base/<name> with tenant_path substituted
+    for ks in [o for o in out if o["metadata"]["name"].startswith("tenant-")]:
+        text = kustomize_build(fleet / ks["spec"]["path"])
+        for name, value in ks["spec"]["postBuild"]["substitute"].items():
+            text = text.replace("${" + name + "}", value)
+        assert "${" not in text, f"{ks['metadata']['name']}: a variable is left unsubstituted"
+        out += [o for o in yaml.safe_load_all(text) if o]
     return out
 
 

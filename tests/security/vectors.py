@@ -213,7 +213,7 @@ VECTORS: tuple[Vector, ...] = (
         "cross-namespace-sourceref", "Kustomization sourceRef in another namespace", "platform",
         {SYNC: ("    name: dev-team\n    namespace: dev-team\n",
                 "    name: flux-system\n    namespace: flux-system\n")},
-        "FF505", SYNC, "namespace: flux-system\n  # Set",
+        "FF505", SYNC, "namespace: flux-system\n  # The tenant repo folder",
         policy="flux-tenant-same-namespace-source", kind="Kustomization"),
     Vector(
         "helm-cross-namespace-sourceref", "HelmRelease chart sourceRef in another namespace",

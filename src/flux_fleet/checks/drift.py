@@ -68,19 +68,22 @@ ORPHAN_CLUSTER_FILES = Rule(
     fix="bring it under the answers with `flux-fleet cluster add NAME --context CTX` (after "
         "`git rm -r` of its folders), or delete it with `git rm -r clusters/NAME`",
     bad="clusters/old/   # no cluster old in .copier-answers.yml\n",
-    good="# git rm -r clusters/old infrastructure/old tenants/old policies/old\n",
+    good="# git rm -r clusters/old infrastructure/old policies/old\n",
 )
 TENANT_PLACEMENT = Rule(
     code="FF605", name="answers-do-not-match-tree", severity=Severity.ERROR,
-    summary="Which tenants run on a cluster differs between the answers and tenants/<cluster>/",
+    summary=("Which tenants run on a cluster differs between the answers and "
+             "clusters/<cluster>/tenants.yaml"),
     why=(
-        "tenants/<cluster>/kustomization.yaml is rendered from the answers; when it lists a tenant "
-        "the answers do not put on that cluster (or misses one they do), the answers file was "
-        "edited by hand and the next update will apply the wrong difference."
+        "clusters/<cluster>/tenants.yaml is rendered from the answers: one Flux Kustomization "
+        "tenant-<name> (path ./tenants/base/<name>) per tenant on that cluster. When it applies a "
+        "tenant the answers do not put on that cluster (or misses one they do), the answers file "
+        "was edited by hand and the next update will apply the wrong difference."
     ),
     fix=_RESTORE,
     bad=("# answers: team-b on [staging]\n"
-         "# tenants/production/kustomization.yaml: resources: [../base/team-b]\n"),
+         "# clusters/production/tenants.yaml: Kustomization tenant-team-b, "
+         "path: ./tenants/base/team-b\n"),
     good=("# git checkout -- .copier-answers.yml, then:\n"
           "# flux-fleet tenant remove team-b\n"
           "# flux-fleet tenant add team-b --clusters staging,production --repo URL\n"),
@@ -135,16 +138,29 @@ def _at_answers(rule: Rule, doc: Document | None, path: tuple[str | int, ...], m
     return rule.at_file(ANSWERS_FILE, message=message, hint=hint)
 
 
-def _tenant_refs(inv: Inventory, cluster: str) -> set[str] | None:
-    """Tenants listed in tenants/<cluster>/kustomization.yaml (``../base/<t>``), if it exists."""
-    rel = f"tenants/{cluster}/kustomization.yaml"
-    doc = next((d for d in inv.documents if d.file == rel and isinstance(d.data, dict)), None)
-    if doc is None:
+def tenants_file(cluster: str) -> str:
+    """The file that applies a cluster's tenants: one Flux Kustomization per tenant."""
+    return f"clusters/{cluster}/tenants.yaml"
+
+
+def _tenant_refs(inv: Inventory, root: Path, cluster: str) -> dict[str, Document] | None:
+    """Tenants that clusters/<cluster>/tenants.yaml applies (Flux Kustomizations whose path is
+    ``./tenants/base/<t>``), each with its document; None when the file does not exist."""
+    rel = tenants_file(cluster)
+    if not (root / rel).is_file():
         return None
-    refs = set()
-    for res in doc.data.get("resources") or []:
-        if isinstance(res, str) and res.rstrip("/").startswith("../base/"):
-            refs.add(res.rstrip("/").split("/")[-1])
+    refs: dict[str, Document] = {}
+    for doc in inv.documents:
+        data = doc.data
+        if doc.file != rel or not isinstance(data, dict) or data.get("kind") != "Kustomization":
+            continue
+        spec = data.get("spec")
+        path = spec.get("path") if isinstance(spec, dict) else None
+        if not isinstance(path, str):
+            continue
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        if len(parts) == 3 and parts[:2] == ["tenants", "base"]:
+            refs.setdefault(parts[2], doc)
     return refs
 
 
@@ -183,8 +199,9 @@ def _check(inv: Inventory) -> Iterator[Finding]:
             yield ORPHAN_TENANT_FILES.at_file(
                 _first_file(root, f"tenants/base/{name}"),
                 message=f"tenants/base/{name}/ belongs to no tenant in {ANSWERS_FILE}",
-                hint=f"`git rm -r tenants/base/{name}` (and its line in tenants/<cluster>/), or "
-                     f"`flux-fleet tenant add {name} --repo URL` after removing the folder")
+                hint=f"`git rm -r tenants/base/{name}` (and its Kustomization tenant-{name} in "
+                     f"clusters/<cluster>/tenants.yaml), or `flux-fleet tenant add {name} --repo "
+                     "URL` after removing the folder")
 
     for i, name in enumerate(cluster_names):
         if not (root / "clusters" / name).is_dir():
@@ -195,12 +212,12 @@ def _check(inv: Inventory) -> Iterator[Finding]:
             yield ORPHAN_CLUSTER_FILES.at_file(
                 _first_file(root, f"clusters/{name}"),
                 message=f"clusters/{name}/ belongs to no cluster in {ANSWERS_FILE}",
-                hint=f"`git rm -r clusters/{name}` (and infrastructure/, tenants/, policies/ "
-                     f"{name}), or `flux-fleet cluster add {name} --context CTX`")
+                hint=f"`git rm -r clusters/{name}` (and infrastructure/{name}, policies/{name}), "
+                     f"or `flux-fleet cluster add {name} --context CTX`")
 
-    # placement: which tenants each cluster's tenants/<cluster>/kustomization.yaml lists
+    # placement: which tenants each cluster's clusters/<cluster>/tenants.yaml applies
     for cluster in cluster_names:
-        listed = _tenant_refs(inv, cluster)
+        listed = _tenant_refs(inv, root, cluster)
         if listed is None:
             continue
         expected = set()
@@ -209,13 +226,14 @@ def _check(inv: Inventory) -> Iterator[Finding]:
                 on = t.get("clusters") or cluster_names
                 if cluster in on:
                     expected.add(str(t["name"]))
-        rel = f"tenants/{cluster}/kustomization.yaml"
-        for name in sorted(listed - expected):
+        rel = tenants_file(cluster)
+        for name in sorted(set(listed) - expected):
             if name in tenant_names:  # folders of unknown tenants are FF602
-                yield TENANT_PLACEMENT.at_file(
-                    rel, message=f"{rel} applies tenant '{name}' but the answers do not put it "
-                                 f"on cluster '{cluster}'")
-        for name in sorted(expected - listed):
+                yield TENANT_PLACEMENT.at(
+                    listed[name], ("spec", "path"),
+                    f"{rel} applies tenant '{name}' but the answers do not put it on cluster "
+                    f"'{cluster}'")
+        for name in sorted(expected - set(listed)):
             yield TENANT_PLACEMENT.at_file(
                 rel, message=f"the answers put tenant '{name}' on cluster '{cluster}' but {rel} "
                              "does not apply it")

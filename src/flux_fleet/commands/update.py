@@ -21,6 +21,8 @@ def echo_outcome(outcome: lifecycle.Outcome, title: str) -> None:
         click.echo(line)
     if outcome.backup is not None:
         click.echo(f"backup of the edited files: {outcome.backup}")
+    for note in outcome.notes:
+        click.echo(f"note: {note}")
     if outcome.validation is not None:
         n = len(outcome.validation.findings)
         click.echo(f"validated: {n} finding(s), none failing" if n else "validated: clean")
