@@ -398,15 +398,9 @@ def add_tenant(root: Path, spec: TenantSpec, *, dry_run: bool = False,
 def remove_tenant(root: Path, name: str, *, force: bool = False, dry_run: bool = False,
                   validate: bool = True) -> Outcome:
     fleet = Fleet(root)
-    current = list(fleet.answers.get("tenants") or [])
-    kept = [t for t in current if t.get("name") != name]
-    if len(kept) == len(current):
-        names = ", ".join(str(t.get("name")) for t in current) or "none"
-        raise UserError(f"no tenant '{name}' in {fleet.root / ANSWERS_FILE}",
-                        hint=f"`flux-fleet tenant list` shows them (now: {names})")
+    kept = _without_entry(fleet, "tenant", name)
     return change_answers(fleet, {"tenants": kept}, f"tenant-remove-{name}", removes=True,
-                          force=force,
-                          dry_run=dry_run, validate=validate)
+                          force=force, dry_run=dry_run, validate=validate)
 
 
 def add_cluster(root: Path, name: str, context: str, env: str | None = None, *,
@@ -424,12 +418,7 @@ def add_cluster(root: Path, name: str, context: str, env: str | None = None, *,
 def remove_cluster(root: Path, name: str, *, force: bool = False, dry_run: bool = False,
                    validate: bool = True) -> Outcome:
     fleet = Fleet(root)
-    current = list(fleet.answers.get("clusters") or [])
-    kept = [c for c in current if c.get("name") != name]
-    if len(kept) == len(current):
-        names = ", ".join(str(c.get("name")) for c in current) or "none"
-        raise UserError(f"no cluster '{name}' in {fleet.root / ANSWERS_FILE}",
-                        hint=f"`flux-fleet cluster list` shows them (now: {names})")
+    kept = _without_entry(fleet, "cluster", name)
     if not kept:
         raise UserError(f"cluster '{name}' is the fleet's last cluster",
                         hint="add its replacement first: "
@@ -439,8 +428,18 @@ def remove_cluster(root: Path, name: str, *, force: bool = False, dry_run: bool 
     if any(name in (t.get("clusters") or []) for t in tenant_list):
         data["tenants"] = _without_cluster(tenant_list, name, kept)
     return change_answers(fleet, data, f"cluster-remove-{name}", removes=True, force=force,
-                          dry_run=dry_run,
-                          validate=validate)
+                          dry_run=dry_run, validate=validate)
+
+
+def _without_entry(fleet: Fleet, what: str, name: str) -> list[dict[str, Any]]:
+    """The ``what``s ("tenant"/"cluster") of the answers without ``name``; it must be there."""
+    current = list(fleet.answers.get(f"{what}s") or [])
+    kept = [e for e in current if e.get("name") != name]
+    if len(kept) == len(current):
+        names = ", ".join(str(e.get("name")) for e in current) or "none"
+        raise UserError(f"no {what} '{name}' in {fleet.root / ANSWERS_FILE}",
+                        hint=f"`flux-fleet {what} list` shows them (now: {names})")
+    return kept
 
 
 def _without_cluster(tenant_list: list[dict[str, Any]], name: str,

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from flux_fleet import lifecycle
-from flux_fleet.commands.update import DIR_OPTION, echo_outcome
+from flux_fleet.commands.update import DIR_OPTION, echo_outcome, removal_options
 
 
 @click.group()
@@ -40,9 +40,7 @@ def add(name: str, context: str, env: str | None, dry_run: bool, root: Path) -> 
 
 @cluster.command("remove")
 @click.argument("name")
-@click.option("--force", is_flag=True,
-              help="Delete files you edited too; they are backed up first (path printed).")
-@click.option("--dry-run", is_flag=True, help="Show the files that would be deleted.")
+@removal_options
 @DIR_OPTION
 def remove(name: str, force: bool, dry_run: bool, root: Path) -> int:
     """Remove cluster NAME; refuses to delete files you edited unless --force.

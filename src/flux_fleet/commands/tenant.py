@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from flux_fleet import lifecycle
-from flux_fleet.commands.update import DIR_OPTION, echo_outcome
+from flux_fleet.commands.update import DIR_OPTION, echo_outcome, removal_options
 from flux_fleet.errors import UserError
 
 
@@ -63,9 +63,7 @@ def add(name: str, namespaces: tuple[str, ...], repo_url: str, branch: str,
 
 @tenant.command("remove")
 @click.argument("name")
-@click.option("--force", is_flag=True,
-              help="Delete files you edited too; they are backed up first (path printed).")
-@click.option("--dry-run", is_flag=True, help="Show the files that would be deleted.")
+@removal_options
 @DIR_OPTION
 def remove(name: str, force: bool, dry_run: bool, root: Path) -> int:
     """Offboard tenant NAME; refuses to delete files you edited unless --force.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,6 +13,13 @@ from flux_fleet import lifecycle
 DIR_OPTION = click.option("--dir", "root", type=click.Path(path_type=Path, file_okay=False),
                           default=Path("."), show_default=True,
                           help="The fleet repository (holds .copier-answers.yml).")
+
+
+def removal_options(fn: Any) -> Any:
+    """--force and --dry-run of `tenant remove` and `cluster remove` (one meaning for both)."""
+    fn = click.option("--dry-run", is_flag=True, help="Show the files that would be deleted.")(fn)
+    return click.option("--force", is_flag=True, help="Delete files you edited too; they are "
+                        "backed up first (path printed).")(fn)
 
 
 def echo_outcome(outcome: lifecycle.Outcome, title: str) -> None:
