@@ -234,6 +234,7 @@ def report(rows: list[Row], skipped: list[str]) -> str:
             f"| {r.clusters} x {r.tenants} | {r.rendered_files} | {docs:,} | {objs:,} | "
             f"{_fmt(r.render)} | {_fmt(r.validate)} | {rate} | {_fmt(r.validate_files)} | "
             f"{_fmt(r.update)} | {_fmt(r.tenant_add)} |")
+    lines += ["", *goals(rows)]
     lines += ["", "Validate phases (seconds, from the validator's own summary; *build* is the "
               "wait for kustomize):", "",
               "| clusters x tenants | load | classify | schema | build | rules | wall | "
@@ -263,6 +264,32 @@ def report(rows: list[Row], skipped: list[str]) -> str:
         lines += ["", "Not run: " + "; ".join(skipped) + "."]
     lines.append(MARK_END)
     return "\n".join(lines) + "\n"
+
+
+def goals(rows: list[Row]) -> list[str]:
+    """Issue 5's goals against this run."""
+    def verdict(ok: bool | None) -> str:
+        return "not measured" if ok is None else "**met**" if ok else "**not met**"
+
+    at = {(r.clusters, r.tenants): r for r in rows}
+    mid = at.get((5, 100))
+    v = _ok(mid.validate) if mid else 0.0
+    u = _ok(mid.update) if mid else 0.0
+    ks = [math.log(_ok(b.validate) / _ok(a.validate)) / math.log(
+        (b.summary.get("documents") or 1) / (a.summary.get("documents") or 1))
+        for a, b in itertools.pairwise(rows)
+        if _ok(a.validate) and _ok(b.validate) and b.summary.get("documents", 0) >
+        a.summary.get("documents", 0) > 0]
+    return [
+        "| goal (issue 5) | measured | |", "|---|---|---|",
+        f"| a 5 x 100 fleet validates in under 10 s | {v:.1f} s | "
+        f"{verdict(v < 10 if v else None)} |",
+        f"| `copier update` of a 5 x 100 fleet in under 60 s | {u:.1f} s | "
+        f"{verdict(u < 60 if u else None)} |",
+        "| validate grows linearly in documents | exponent between successive sizes: "
+        + (", ".join(f"{k:.2f}" for k in ks) or "n/a")
+        + f" | {verdict(max(ks) <= 1.1 if ks else None)} |",
+    ]
 
 
 def write_section(path: Path, section: str) -> None:

@@ -468,19 +468,33 @@ class _Batch:
             self.moved |= named
 
 
-def _sources(objects: list[KObject]) -> dict[tuple[str, str, str], list[KObject]]:
-    by_name: dict[tuple[str, str, str], list[KObject]] = {}
+@dataclass
+class _FileIndex:
+    """File objects by kind and name, and by kind, namespace and name."""
+
+    by_name: dict[tuple[str, str, str], list[KObject]] = field(default_factory=dict)
+    by_id: dict[ObjectId, list[KObject]] = field(default_factory=dict)
+
+
+def _sources(objects: list[KObject]) -> _FileIndex:
+    index = _FileIndex()
     for obj in objects:
-        by_name.setdefault((obj.id.group, obj.id.kind, obj.id.name), []).append(obj)
-    return by_name
+        index.by_name.setdefault((obj.id.group, obj.id.kind, obj.id.name), []).append(obj)
+        index.by_id.setdefault(obj.id, []).append(obj)
+    return index
 
 
-def _source_file(data: dict[str, Any], reach: _Reach,
-                 by_name: dict[tuple[str, str, str], list[KObject]]) -> str:
+def _source_file(data: dict[str, Any], reach: _Reach, index: _FileIndex) -> str:
     """The file a built object came from: the one reachable file object of that kind and name
-    (the namespace decides between several); "" when generated, renamed or ambiguous."""
+    (the namespace decides between several); "" when generated, renamed or ambiguous.
+
+    The same-namespace lookup comes first: a name like a tenant's ServiceAccount ``flux`` is
+    in every tenant's folder, and scanning them all per object would be quadratic."""
     oid = ObjectId.of(data)
-    found = [o for o in by_name.get((oid.group, oid.kind, oid.name), ())
+    exact = [o for o in index.by_id.get(oid, ()) if o.document.file in reach.files]
+    if len(exact) == 1:
+        return exact[0].document.file
+    found = [o for o in index.by_name.get((oid.group, oid.kind, oid.name), ())
              if o.document.file in reach.files]
     if len(found) > 1:
         found = [o for o in found if o.id.namespace == oid.namespace]
@@ -609,7 +623,7 @@ def _postbuild(text: str, spec: dict[str, Any]) -> tuple[str, set[str]]:
 
 
 def _objects(text: str, target: _Target, reach: _Reach,
-             by_name: dict[tuple[str, str, str], list[KObject]],
+             index: _FileIndex,
              result: BuildResult) -> list[KObject]:
     text, unknown = _postbuild(text, target.spec)
     docs, problems = load_text(text, f"<kustomize build {target.path}>")
@@ -652,7 +666,7 @@ def _objects(text: str, target: _Target, reach: _Reach,
                     current = meta.get(key) if isinstance(meta.get(key), dict) else {}
                     meta[key] = {**current, **extra}
         out.append(KObject(ObjectId.of(data), str(data.get("apiVersion", "")), data, home,
-                           built_by=target.id, source_file=_source_file(data, reach, by_name)))
+                           built_by=target.id, source_file=_source_file(data, reach, index)))
     return out
 
 
@@ -719,7 +733,7 @@ def build_all(
                                         "built offline", str(t.id)))
         else:
             buildable.append(t)
-    by_name = _sources(objects)
+    index = _sources(objects)
     keys = sorted({t.key for t in buildable})
     with tempfile.TemporaryDirectory(prefix="flux-fleet-build-") as tmp:
         workdirs = {key: Path(tmp).resolve() / f"b{i}" for i, key in enumerate(keys)}
@@ -754,5 +768,5 @@ def build_all(
                     f"kustomize build {t.path} failed: {_short(error, workdir, root)}", hint))
                 continue
             result.built.setdefault(t.build_key, []).extend(
-                _objects(text, t, reaches[t.key], by_name, result))
+                _objects(text, t, reaches[t.key], index, result))
     return result

@@ -556,7 +556,9 @@ def cycles(view: FleetView) -> Iterator[Finding]:
                 out.append((tkey, int(ref.path[-1])))
         edges[(scope, oid)] = out
     reported: set[frozenset[ObjectId]] = set()
-    for start in sorted(nodes):
+    # sorted as (scope, ObjectId) would sort, with tuples compared in C, not dataclass __lt__
+    for start in sorted(nodes, key=lambda k: (k[0], k[1].group, k[1].kind, k[1].namespace,
+                                              k[1].name)):
         for cycle in _cycles_from(start, edges):
             members = frozenset(k[1] for k, _ in cycle)
             if members in reported:
