@@ -573,6 +573,7 @@ class _Resolver:
         self.real_root = os.path.realpath(root)
         self._prefix = self.real_root.rstrip(os.sep) + os.sep
         self._dirs: dict[str, str] = {"": self.real_root}
+        self._placed: dict[str, tuple[bool, bool] | None] = {}
 
     def _real_dir(self, rel: str) -> str:
         known = self._dirs.get(rel)
@@ -589,6 +590,11 @@ class _Resolver:
 
     def place(self, rel: str) -> tuple[bool, bool] | None:
         """(is a regular file or a link to one, resolves inside the root); None: not a file."""
+        if rel not in self._placed:
+            self._placed[rel] = self._place(rel)
+        return self._placed[rel]
+
+    def _place(self, rel: str) -> tuple[bool, bool] | None:
         full = os.path.join(self.root, rel)
         try:
             mode = os.lstat(full).st_mode
@@ -601,11 +607,12 @@ class _Resolver:
         return True, self.contains(self._real_dir(rel.rpartition("/")[0]))
 
 
-def _place_all(root: Path, names: Iterable[str]) -> tuple[list[str], list[str]]:
+def _place_all(root: Path, names: Iterable[str],
+               where: _Resolver | None = None) -> tuple[list[str], list[str]]:
     """(files to read, links out of the repository), sorted."""
     keep: list[str] = []
     outside: list[str] = []
-    where = _Resolver(root)
+    where = where or _Resolver(root)
     for name in names:
         placed = where.place(name)
         if placed is None:
@@ -656,7 +663,8 @@ def _read(base: str, name: str, limits: LoadLimits) -> _Read:
     return _Read(*load_text(raw, name, limits), len(raw))
 
 
-def _speculate(root: Path, listing: _GitListing, limits: LoadLimits) -> dict[str, _Read]:
+def _speculate(root: Path, listing: _GitListing, limits: LoadLimits,
+               where: _Resolver) -> dict[str, _Read]:
     """Parse the files a walk finds while git lists them; stop as soon as git is done.
 
     Asking git costs a process (about 1.5 ms), as much as parsing a small fleet; this hides it.
@@ -664,7 +672,6 @@ def _speculate(root: Path, listing: _GitListing, limits: LoadLimits) -> dict[str
     run time. Files are placed first, so a link out of the repository is never read.
     """
     parsed: dict[str, _Read] = {}
-    where = _Resolver(root)
     base = str(root)
     for name in _walk(root):
         if listing.done():
@@ -686,10 +693,12 @@ def load_tree(
     if files is None:
         listing = _GitListing.start(root)
         listed = None
+        where = _Resolver(root)
         if listing is not None:
-            parsed = _speculate(root, listing, limits)
+            parsed = _speculate(root, listing, limits, where)
             listed = listing.result()
-        names, outside = _place_all(root, _walk_files(root) if listed is None else listed)
+        names, outside = _place_all(root, _walk_files(root) if listed is None else listed,
+                                    where)
         discovered = names
     else:
         names, outside = [], []

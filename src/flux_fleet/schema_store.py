@@ -52,14 +52,9 @@ class SchemaStore:
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else schemas_dir()
         index = self._read(INDEX_FILE)
-        self._kinds: dict[tuple[str, str], KindInfo] = {}
-        for api_version, kinds in (index.get("kinds") or {}).items():
-            for kind, row in kinds.items():
-                self._kinds[(api_version, kind)] = KindInfo(
-                    api_version=api_version, kind=kind, file=row.get("file"),
-                    namespaced=bool(row.get("namespaced")), served=bool(row.get("served")),
-                    source=str(row.get("source", "crd")), removed_in=row.get("removed_in", ""),
-                    use=row.get("use", ""), cel=_rules_of(row))
+        rows = index.get("kinds") or {}
+        self._rows: dict[str, dict[str, Any]] = rows if isinstance(rows, dict) else {}
+        self._infos: dict[tuple[str, str], KindInfo | None] = {}  # built on first lookup
         self.complete_groups = frozenset(index.get("complete_groups") or ())
         self.cel = CelEvaluator()
         self._validators: dict[str, Any] = {}
@@ -84,21 +79,34 @@ class SchemaStore:
         return data
 
     def info(self, api_version: str, kind: str) -> KindInfo | None:
-        return self._kinds.get((api_version, kind))
+        key = (api_version, kind)
+        if key not in self._infos:
+            row = (self._rows.get(api_version) or {}).get(kind)
+            self._infos[key] = None if not isinstance(row, dict) else KindInfo(
+                api_version=api_version, kind=kind, file=row.get("file"),
+                namespaced=bool(row.get("namespaced")), served=bool(row.get("served")),
+                source=str(row.get("source", "crd")), removed_in=row.get("removed_in", ""),
+                use=row.get("use", ""), cel=_rules_of(row))
+        return self._infos[key]
+
+    def _all(self) -> list[KindInfo]:
+        found = (self.info(api_version, kind)
+                 for api_version, kinds in self._rows.items() for kind in kinds)
+        return [i for i in found if i is not None]
 
     def known_kind(self, api_version: str, kind: str) -> bool:
         """True when the store has a schema for this served apiVersion/kind."""
-        info = self._kinds.get((api_version, kind))
+        info = self.info(api_version, kind)
         return info is not None and info.served and info.file is not None
 
     def is_namespaced(self, api_version: str, kind: str) -> bool | None:
         """Scope of a kind (any version of its group counts); None when the store cannot tell."""
-        info = self._kinds.get((api_version, kind))
+        info = self.info(api_version, kind)
         if info is not None:
             return info.namespaced
         group = api_version.rpartition("/")[0]
-        for (other, other_kind), row in self._kinds.items():
-            if other_kind == kind and other.rpartition("/")[0] == group:
+        for row in self._all():
+            if row.kind == kind and row.api_version.rpartition("/")[0] == group:
                 return row.namespaced
         return None
 
@@ -107,14 +115,19 @@ class SchemaStore:
         return api_version.rpartition("/")[0] in self.complete_groups
 
     def schema(self, api_version: str, kind: str) -> dict[str, Any] | None:
-        info = self._kinds.get((api_version, kind))
+        info = self.info(api_version, kind)
         if info is None or info.file is None:
             return None
         return self._read(info.file)
 
+    def has_schema(self, api_version: str, kind: str) -> bool:
+        info = self.info(api_version, kind)
+        return info is not None and info.file is not None
+
     def validator(self, api_version: str, kind: str) -> Any | None:
-        """The compiled validator of a kind (format checks off), built on first use."""
-        info = self._kinds.get((api_version, kind))
+        """jsonschema's validator of a kind (format checks off), built on first use: only
+        objects the fast check rejects need it, to say where and why."""
+        info = self.info(api_version, kind)
         if info is None or info.file is None:
             return None
         found = self._validators.get(info.file)
@@ -122,26 +135,32 @@ class SchemaStore:
             with self._lock:
                 found = self._validators.get(info.file)
                 if found is None:
-                    found = self._compile(info.file)
+                    schema = self._loaded(info.file)
+                    cls = jsonschema.validators.validator_for(
+                        schema, default=jsonschema.Draft202012Validator)
+                    found = self._validators[info.file] = cls(schema)  # formats: annotations
         return found
 
-    def _compile(self, rel: str) -> Any:
-        schema = self._read(rel)
-        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-        validator = cls(schema)  # no format_checker: formats are annotations only
-        self._fast[rel] = compile_schema(schema) if cls is jsonschema.Draft202012Validator \
-            else None
-        self._schemas[rel] = schema
-        self._validators[rel] = validator
-        return validator
+    def _loaded(self, rel: str) -> dict[str, Any]:
+        schema = self._schemas.get(rel)
+        if schema is None:
+            schema = self._schemas[rel] = self._read(rel)
+        return schema
 
     def fast_check(self, api_version: str, kind: str) -> Callable[[Any], bool] | None:
         """A compiled valid/invalid test of the kind's schema, None when not compilable."""
-        info = self._kinds.get((api_version, kind))
+        info = self.info(api_version, kind)
         if info is None or info.file is None:
             return None
         if info.file not in self._fast:
-            self.validator(api_version, kind)
+            with self._lock:
+                if info.file not in self._fast:
+                    schema = self._loaded(info.file)
+                    draft = jsonschema.validators.validator_for(
+                        schema, default=jsonschema.Draft202012Validator)
+                    self._fast[info.file] = (compile_schema(schema)
+                                             if draft is jsonschema.Draft202012Validator
+                                             else None)
         return self._fast[info.file]
 
     def known_clean(self, key: tuple[str, str, str]) -> bool:
@@ -153,16 +172,15 @@ class SchemaStore:
 
     def cel_rules(self, api_version: str, kind: str) -> tuple[CelRule, ...]:
         """The CEL rules of a kind's schema: from the index, or found in the schema once."""
-        info = self._kinds.get((api_version, kind))
+        info = self.info(api_version, kind)
         if info is None or info.file is None:
             return ()
         if info.cel is not None:
             return info.cel
         rules = self._rules.get(info.file)
         if rules is None:
-            self.validator(api_version, kind)
-            rules = self._rules[info.file] = collect_rules(self._schemas[info.file])
+            rules = self._rules[info.file] = collect_rules(self._loaded(info.file))
         return rules
 
     def kinds(self) -> list[KindInfo]:
-        return sorted(self._kinds.values(), key=lambda k: (k.api_version, k.kind))
+        return sorted(self._all(), key=lambda k: (k.api_version, k.kind))

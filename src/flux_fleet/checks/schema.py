@@ -182,8 +182,7 @@ def check_object(obj: KObject, store: SchemaStore, *, strict: bool) -> Iterator[
             hint=f"run `flux migrate -f {obj.source_file or obj.document.file}` to rewrite it"
                  + (f" to {info.use}" if info.use else ""))
         return
-    validator = store.validator(api_version, kind)
-    if validator is None:
+    if not store.has_schema(api_version, kind):
         if strict or store.covers_group(api_version):
             yield UNKNOWN_KIND.at(obj, ("kind",), f"no schema for {api_version} {kind}",
                                   hint=_unknown_hint(store, api_version, kind))
@@ -199,7 +198,7 @@ def check_object(obj: KObject, store: SchemaStore, *, strict: bool) -> Iterator[
             errors = []
         else:  # invalid (or no fast path): jsonschema says where and why
             store.counts["located"] += 1
-            errors = list(validator.iter_errors(obj.data))
+            errors = list(store.validator(api_version, kind).iter_errors(obj.data))
     except RecursionError:
         yield _skip(obj, (), "schema", "too deeply nested to validate")
         return
