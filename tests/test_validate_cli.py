@@ -389,3 +389,21 @@ def test_the_validate_path_never_imports_copier() -> None:
     proc = subprocess.run([sys.executable, "-c", code, str(REPO_ROOT / "docs")],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_clean_fleet_is_checked_without_importing_jsonschema_or_cel_python(
+        rendered_fleet: Path, fleet: Path) -> None:
+    """Both cost ~50 ms to import; clean objects pass the compiled checks and the CEL subset,
+    so only a run with findings pays for jsonschema (which locates them)."""
+    code = ("import sys; from flux_fleet.cli import main; rc = main(['validate', sys.argv[1], "
+            "'--format', 'json']); print(sorted(m for m in ('jsonschema', 'celpy') "
+            "if m in sys.modules), file=sys.stderr); sys.exit(rc)")
+
+    def imported(root: Path) -> tuple[int, str]:
+        proc = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True,
+                              text=True, check=False)
+        return proc.returncode, proc.stderr.strip().splitlines()[-1]
+
+    assert imported(rendered_fleet) == (0, "[]")
+    break_fleet(fleet)
+    assert imported(fleet) == (1, "['jsonschema']")

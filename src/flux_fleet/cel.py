@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import celpy
-
 from flux_fleet.cel_subset import Defer, compile_rule
 from flux_fleet.model import Path
 
@@ -110,6 +108,8 @@ class CelEvaluator:
         program = self._programs.get(rule)
         if program is None:
             if self._env is None:
+                import celpy  # ~50 ms to import: only when a rule needs more than the subset
+
                 self._env = celpy.Environment()
             try:
                 program = self._env.program(self._env.compile(rule))
@@ -157,6 +157,8 @@ class CelEvaluator:
     @staticmethod
     def _evaluate(program: Any, value: Any) -> bool | str:
         """The rule's verdict, or why it could not be evaluated."""
+        import celpy
+
         try:
             result = program.evaluate({"self": celpy.json_to_cel(value)})
         except Exception as exc:  # celpy raises unrelated types

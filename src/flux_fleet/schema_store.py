@@ -14,9 +14,6 @@ from pathlib import Path
 from threading import Lock
 from typing import Any
 
-import jsonschema
-import jsonschema.validators
-
 from flux_fleet.cel import CelEvaluator, CelRule, collect_rules
 from flux_fleet.errors import UserError
 from flux_fleet.fastschema import compile_schema
@@ -44,6 +41,9 @@ def _rules_of(row: dict[str, Any]) -> tuple[CelRule, ...] | None:
     if row.get("file") and "cel" not in row:
         return None if row.get("source", "crd") == "crd" else ()
     return tuple(CelRule(tuple(r["where"]), r["rule"], r["message"]) for r in row.get("cel", ()))
+
+
+DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
 
 class SchemaStore:
@@ -135,6 +135,8 @@ class SchemaStore:
             with self._lock:
                 found = self._validators.get(info.file)
                 if found is None:
+                    import jsonschema.validators  # ~40 ms: only runs that have findings
+
                     schema = self._loaded(info.file)
                     cls = jsonschema.validators.validator_for(
                         schema, default=jsonschema.Draft202012Validator)
@@ -156,11 +158,10 @@ class SchemaStore:
             with self._lock:
                 if info.file not in self._fast:
                     schema = self._loaded(info.file)
-                    draft = jsonschema.validators.validator_for(
-                        schema, default=jsonschema.Draft202012Validator)
                     self._fast[info.file] = (compile_schema(schema)
-                                             if draft is jsonschema.Draft202012Validator
-                                             else None)
+                                             if schema.get("$schema", DRAFT_2020_12)
+                                             in (DRAFT_2020_12, DRAFT_2020_12 + "#")
+                                             else None)  # fastschema follows 2020-12 only
         return self._fast[info.file]
 
     def known_clean(self, key: tuple[str, str, str]) -> bool:
