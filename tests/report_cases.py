@@ -57,7 +57,7 @@ def render(fmt: str, case: Case, **ctx: object) -> str:
     """Feed a case through a reporter exactly as the command does, return its output."""
     result = result_of(case)
     out = io.StringIO()
-    reporter = make_reporter(fmt, out, ReportContext(rules=available_rules(), version="1.2.3",
+    reporter = make_reporter(fmt, out, ReportContext(rules=available_rules(), tool_version="1.2.3",
                                                      root="/repo", **ctx))  # type: ignore[arg-type]
     for f in result.findings:
         reporter.write(f)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import click
 
-from flux_fleet import __version__
+import flux_fleet
 from flux_fleet.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, FleetError, UserError
 
 # command name -> "module:attribute" of a click.Command
@@ -43,8 +43,15 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
 
+def _print_version(ctx: click.Context) -> None:
+    click.echo(f"flux-fleet, version {flux_fleet.__version__}")
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="flux-fleet")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              help="Show the version and exit.",
+              callback=lambda ctx, _param, value: _print_version(ctx) if value else None)
 def cli() -> None:
     """Scaffold, validate and keep up to date a multi-tenant Flux CD fleet.
 
@@ -87,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the one place unexpected errors become exit 3
         with tempfile.NamedTemporaryFile("w", prefix="flux-fleet-crash-", suffix=".log",
                                          delete=False) as log:
-            log.write(f"flux-fleet {__version__}\nargs: {args!r}\n\n{traceback.format_exc()}")
+            log.write(f"flux-fleet {flux_fleet.__version__}\nargs: {args!r}\n\n"
+                      f"{traceback.format_exc()}")
         click.echo(f"internal error: {type(exc).__name__}: {exc} (details: {log.name}; "
                    "please report it)", err=True)
         return EXIT_INTERNAL

@@ -87,7 +87,6 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
     Exit status: 0 clean, 1 errors found (warnings too with --strict),
                  2 usage error or unreadable input (missing PATH, bad config file).
     """
-    from flux_fleet import __version__
     from flux_fleet.config import Overrides, check_codes, load_config, merge
     from flux_fleet.report import ReportContext, make_reporter, summary, use_color
     from flux_fleet.validate import available_rules
@@ -110,7 +109,7 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
     else:
         stream = sys.stdout
     try:
-        ctx = ReportContext(rules=rules, version=__version__,
+        ctx = ReportContext(rules=rules,
                             color=fmt == "text" and not output and use_color(stream),
                             show_skipped=show_skipped, root=result.root)
         reporter = make_reporter(fmt, stream, ctx)

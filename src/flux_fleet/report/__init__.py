@@ -33,10 +33,19 @@ class ReportContext:
     """What every reporter may need besides the results themselves."""
 
     rules: dict[str, Rule] = field(default_factory=dict)
-    version: str = "0.0.0"
+    tool_version: str | None = None  # None: this package's, looked up when a format shows it
     color: bool = False
     show_skipped: bool = False
     root: str = ""
+
+
+    @property
+    def version(self) -> str:
+        if self.tool_version is None:
+            import flux_fleet
+
+            self.tool_version = flux_fleet.__version__
+        return self.tool_version
 
 
 class Reporter:
