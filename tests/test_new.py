@@ -119,3 +119,14 @@ def test_a_development_build_records_no_release_tag() -> None:
     assert release_tag("1.4.0") == "v1.4.0"
     assert release_tag("0.0.1.dev3+gba1abb588") is None
     assert release_tag("0.0.0") is None
+
+
+def test_without_defaults_or_a_terminal_it_says_how_to_answer(tmp_path: Path) -> None:
+    import sys
+
+    dest = tmp_path / "fleet"
+    proc = subprocess.run([sys.executable, "-m", "flux_fleet", "new", str(dest)],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "no terminal to ask them" in proc.stderr and "--defaults" in proc.stderr
+    assert "Traceback" not in proc.stderr and not dest.exists()

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from collections.abc import Iterable, Mapping
-from contextlib import redirect_stdout
+from contextlib import nullcontext, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,9 +89,12 @@ def user_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
 
 def _translate(exc: Exception, what: str) -> Exception:
     """Copier's errors, shaped for the reader: bad answers are the user's, the rest a tool's."""
-    from copier.errors import UnsafeTemplateError, UserMessageError
+    from copier.errors import InteractiveSessionError, UnsafeTemplateError, UserMessageError
 
     text = str(exc).strip()
+    if isinstance(exc, InteractiveSessionError):
+        return UserError("copier needs answers but there is no terminal to ask them",
+                         hint="pass --defaults and/or --data KEY=VALUE")
     if isinstance(exc, UnsafeTemplateError):
         return UserError(f"the template needs trust for {what}: {text.splitlines()[0]}",
                          hint="review the template's _migrations/_tasks, then rerun with --trust")
@@ -110,14 +114,20 @@ def _translate(exc: Exception, what: str) -> Exception:
 
 
 def copy(src: str, dest: Path, data: Mapping[str, Any], vcs_ref: str | None = None,
-         *, unsafe: bool = False) -> None:
-    """``copier copy --defaults`` of ``src`` at ``vcs_ref`` into ``dest`` with ``data``."""
+         *, unsafe: bool = False, defaults: bool = True, quiet: bool = True) -> None:
+    """``copier copy`` of ``src`` at ``vcs_ref`` into ``dest`` with ``data``.
+
+    With ``defaults`` (every caller but an interactive ``flux-fleet new``) copier asks
+    nothing and its output is kept off the terminal.
+    """
     import copier
 
     try:
-        with redirect_stdout(io.StringIO()):
-            copier.run_copy(src, dest, data=dict(data), vcs_ref=vcs_ref, defaults=True,
-                            overwrite=True, quiet=True, unsafe=unsafe)
+        with warnings.catch_warnings():  # rendering a checkout's working tree is intended
+            warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
+            with redirect_stdout(io.StringIO()) if defaults else nullcontext():
+                copier.run_copy(src, dest, data=dict(data), vcs_ref=vcs_ref, defaults=defaults,
+                                overwrite=True, quiet=quiet, unsafe=unsafe)
     except Exception as exc:  # copier raises many types; each becomes ours
         raise _translate(exc, "copy") from exc
 

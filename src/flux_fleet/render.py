@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,8 +20,8 @@ import yaml
 from jinja2 import FileSystemLoader, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from flux_fleet import __version__, answers, resources
-from flux_fleet.errors import ToolError, UserError
+from flux_fleet import __version__, answers, copier_run, resources
+from flux_fleet.errors import UserError
 
 _TRUE = {"y", "yes", "t", "true", "on", "1"}
 _FALSE = {"n", "no", "f", "false", "off", "0", "", "null", "~", "none"}
@@ -188,8 +187,6 @@ def render_new(
 
     Leaves nothing behind when it fails on a ``dest`` that did not exist before.
     """
-    import copier  # slow import: only when rendering
-
     data = dict(data)
     local = Path(template) if template else resources.template_dir()
     if template is None:
@@ -200,23 +197,11 @@ def render_new(
         prevalidate(data, local)
     existed = dest.exists()
     try:
-        with warnings.catch_warnings():  # rendering the checkout's working tree is intended
-            warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
-            copier.run_copy(str(local if template is None else template), str(dest), data=data,
-                            defaults=defaults, vcs_ref=vcs_ref, quiet=quiet, overwrite=True,
-                            unsafe=False)
-    except BaseException as err:
+        copier_run.copy(str(local if template is None else template), dest, data, vcs_ref,
+                        defaults=defaults, quiet=quiet)
+    except BaseException:
         if not existed and dest.exists():
-            shutil.rmtree(dest, ignore_errors=True)
-        if isinstance(err, ValueError) and str(err).startswith("Validation error"):
-            raise UserError("copier rejected the answers; nothing was rendered",
-                            problems=str(err).splitlines()) from err
-        if isinstance(err, copier.errors.InteractiveSessionError):
-            raise UserError("copier needs answers but there is no terminal to ask them",
-                            hint="pass --defaults and/or --data KEY=VALUE") from err
-        if isinstance(err, copier.errors.CopierError):
-            raise ToolError("copier", ["copier", "copy", str(template or local), str(dest)], 1,
-                            str(err)) from err
+            shutil.rmtree(dest, ignore_errors=True)  # never a half-written fleet
         raise
     if template is None and not _is_git_checkout(local):
         record_reachable_source(dest / ANSWERS_FILE, __version__)
