@@ -84,6 +84,8 @@ def test_every_cluster_counts_its_own_kustomizations_and_builds(capsys,
     assert stats["kustomizations_built"] == (3 + tenants) * clusters
     # ...but each tenant's tenants/base/<tenant>/ is built once, shared by every cluster
     assert stats["kustomize_builds"] == 3 * clusters + tenants
+    # ...and small builds that rename nothing share kustomize processes
+    assert 1 <= stats["kustomize_processes"] < stats["kustomize_builds"]
 
 
 def test_current_directory_is_the_default_path(capsys, rendered_fleet: Path,

@@ -45,7 +45,8 @@ class Stats:
     objects: int = 0  # objects read from files
     built_objects: int = 0  # objects in kustomize output
     built: int = 0  # Flux Kustomizations built
-    builds: int = 0  # distinct kustomize runs
+    builds: int = 0  # distinct kustomize builds
+    processes: int = 0  # kustomize processes they took (small builds share one)
     skipped: int = 0
     suppressed: int = 0
     filtered: int = 0  # dropped by --select/--ignore
@@ -58,6 +59,7 @@ class Stats:
             "files": self.files, "bytes": self.bytes, "documents": self.documents,
             "objects": self.objects, "built_objects": self.built_objects,
             "kustomizations_built": self.built, "kustomize_builds": self.builds,
+            "kustomize_processes": self.processes,
             "skipped": self.skipped, "suppressed": self.suppressed, "filtered": self.filtered,
             "errors": self.by_severity.get(Severity.ERROR, 0),
             "warnings": self.by_severity.get(Severity.WARNING, 0),
@@ -184,7 +186,7 @@ def validate(root: Path, config: Config | None = None) -> ValidationResult:
                             "checked and nothing was checked as applied")
     findings.extend(built.findings)
     skipped.extend(built.skips)
-    stats.built, stats.builds = len(built.built), built.count
+    stats.built, stats.builds, stats.processes = len(built.built), built.count, built.processes
     stats.built_objects = sum(len(v) for v in built.built.values())
     clock.lap("build")
 
