@@ -409,3 +409,20 @@ def test_a_clean_fleet_is_checked_without_importing_jsonschema_or_cel_python(
     assert imported(rendered_fleet) == (0, "[]")
     break_fleet(fleet)
     assert imported(fleet) == (1, "['jsonschema']")
+
+
+def test_a_run_pauses_the_garbage_collector_and_gives_it_back(rendered_fleet: Path) -> None:
+    import gc
+
+    from flux_fleet.validate import validate
+
+    seen: list[bool] = []
+    original = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            validate(rendered_fleet)
+            seen.append(gc.isenabled())
+    finally:
+        (gc.enable if original else gc.disable)()
+    assert seen == [True, False]

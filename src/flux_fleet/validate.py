@@ -12,10 +12,12 @@ shows everything. Copier is never imported here.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -128,9 +130,28 @@ def _fresh_built(built: dict[Any, list[KObject]], objects: list[KObject]) -> Ite
                 yield obj
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A run builds hundreds of thousands of small, acyclic dicts and lists; the cyclic
+    garbage collector's full passes walk all of them again and again, which made the rules
+    phase grow faster than the fleet (a third of it at 20 clusters x 500 tenants). Reference
+    counting still frees everything; the collector is back on when the run ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def validate(root: Path, config: Config | None = None) -> ValidationResult:
     """Run every check over the repository at ``root``; never raises for problems in files."""
+    with _collector_paused():
+        return _validate(root, config)
 
+
+def _validate(root: Path, config: Config | None) -> ValidationResult:
     config = config or Config()
     root = Path(root)
     if not root.is_dir():
