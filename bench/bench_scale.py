@@ -226,7 +226,7 @@ def report(rows: list[Row], skipped: list[str]) -> str:
         f"Machine: {machine()}. Load average at the end of the run: "
         f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}.",
         "",
-        "| clusters x tenants | files | documents | built objects | render | validate "
+        "| clusters x tenants | files | documents | objects (files + built) | render | validate "
         "| docs/s | validate --no-build | copier update | tenant add |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -270,6 +270,8 @@ class Tenancy:
     inv: Inventory
     settings: TenancySettings
     view: FleetView
+    # inline patch text -> parsed bodies: every cluster's flux-system has the same lockdown
+    patch_memo: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def tenant_repo(self) -> bool:
@@ -360,7 +362,7 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
         return
     if not t.tenant_repo:
         for doc in lockdowns:
-            yield from lockdown(inv, doc, settings)
+            yield from lockdown(inv, doc, settings, t.patch_memo)
     for _, obj in view.objects:
         yield from rbac(t, obj)
         if t.is_tenant(obj):
@@ -372,7 +374,7 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
 def _multi_tenant(t: Tenancy, lockdowns: list[Document]) -> bool:
     if t.tenant_repo or t.settings.tenant_namespaces or t.labelled:
         return True
-    return any(_flags_of(t.inv, doc) for doc in lockdowns)
+    return any(_flags_of(t.inv, doc, t.patch_memo) for doc in lockdowns)
 
 
 # --- lockdown ----------------------------------------------------------------------------------
@@ -388,7 +390,8 @@ def flux_system_kustomizations(inv: Inventory) -> Iterator[Document]:
             yield doc
 
 
-def _patch_data(inv: Inventory, doc: Document, entry: Any) -> list[Any]:
+def _patch_data(inv: Inventory, doc: Document, entry: Any,
+                memo: dict[str, list[Any]] | None = None) -> list[Any]:
     """The parsed patch bodies of one patches/patchesJson6902/patchesStrategicMerge entry."""
     if isinstance(entry, str):
         text, path = (entry, None) if "\n" in entry or ":" in entry else (None, entry)
@@ -397,15 +400,21 @@ def _patch_data(inv: Inventory, doc: Document, entry: Any) -> list[Any]:
     else:
         return []
     if isinstance(text, str):  # the loader's libyaml path; a broken patch is FF301's business
+        if memo is not None and text in memo:
+            return memo[text]
         docs, _ = load_text(text, doc.file)
-        return [d.data for d in docs if d.data is not None]
+        bodies = [d.data for d in docs if d.data is not None]
+        if memo is not None:
+            memo[text] = bodies
+        return bodies
     if isinstance(path, str):
         file = posixpath.normpath(posixpath.join(posixpath.dirname(doc.file), path))
         return [d.data for d in inv.documents if d.file == file and d.data is not None]
     return []
 
 
-def _flags_of(inv: Inventory, doc: Document) -> dict[str, dict[str, str]]:
+def _flags_of(inv: Inventory, doc: Document,
+              memo: dict[str, list[Any]] | None = None) -> dict[str, dict[str, str]]:
     """controller -> {flag: value} the patches of one flux-system kustomization add."""
     out: dict[str, dict[str, str]] = {}
     entries: list[tuple[Any, Any]] = []
@@ -415,7 +424,7 @@ def _flags_of(inv: Inventory, doc: Document) -> dict[str, dict[str, str]]:
     for entry in doc.data.get("patchesStrategicMerge") or []:
         entries.append((entry, None))
     for entry, target in entries:
-        for body in _patch_data(inv, doc, entry):
+        for body in _patch_data(inv, doc, entry, memo):
             for controller, args in _args_in(body, target):
                 flags = out.setdefault(controller, {})
                 for arg in args:
@@ -460,9 +469,10 @@ def _installed_controllers(inv: Inventory, doc: Document) -> set[str] | None:
     return names or None
 
 
-def lockdown(inv: Inventory, doc: Document, settings: TenancySettings) -> Iterator[Finding]:
+def lockdown(inv: Inventory, doc: Document, settings: TenancySettings,
+             memo: dict[str, list[Any]] | None = None) -> Iterator[Finding]:
     """One finding per lockdown flag that is missing or altered on some controllers."""
-    flags = _flags_of(inv, doc)
+    flags = _flags_of(inv, doc, memo)
     installed = _installed_controllers(inv, doc)
     cluster = posixpath.dirname(posixpath.dirname(doc.file)) or "."
     where = ("patches",) if "patches" in doc.data else ()
