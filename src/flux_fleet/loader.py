@@ -369,7 +369,17 @@ def _build(raw: bytes, file: str, limits: LoadLimits) -> tuple[list[Document], l
                 mark = ev.start_mark
                 pos = (mark.line + 1, mark.column + 1)
                 if kind is ScalarEvent:
-                    value = _scalar(ev)
+                    text = ev.value
+                    if ev.tag is None and ev.implicit[0] and text != "<<":
+                        # the common case, inlined: a plain scalar as YAML 1.1 resolves it
+                        if text in _WORDS:
+                            value = _WORDS[text]
+                        elif text and text[0] in _NUMERIC_START:
+                            value = _plain(text)
+                        else:
+                            value = text
+                    else:
+                        value = _scalar(ev)
                     size = 1
                     if ev.anchor is not None:
                         anchors[ev.anchor] = (value, 1)
@@ -389,11 +399,18 @@ def _build(raw: bytes, file: str, limits: LoadLimits) -> tuple[list[Document], l
                 frame = stack[-1]
                 frame.size += size
                 if frame.is_map:
-                    if frame.key is _UNSET:
-                        frame.key = _hashable(value)
+                    key = frame.key
+                    if key is _UNSET:
+                        frame.key = _hashable(value) if kind is AliasEvent else value
                         frame.key_pos = pos
                         continue
-                    _set(frame, value, positions, findings, file)
+                    if key is _MERGE or key in frame.value:
+                        _set(frame, value, positions, findings, file)  # merges, duplicates
+                        continue
+                    frame.key = _UNSET  # _set's common case, inlined
+                    frame.value[key] = value
+                    if frame.path is not None:
+                        positions[(*frame.path, key)] = frame.key_pos
                 else:
                     if frame.path is not None:
                         positions[(*frame.path, len(frame.value))] = pos
