@@ -595,3 +595,20 @@ def test_small_builds_share_processes_without_changing_what_is_built(tmp_path, m
     assert all("flux-fleet.dev/build" not in repr(o.data)
                for objs in shared.result.built.values() for o in objs)
     assert shared.names("prefixed")[0].startswith("ConfigMap/pre-settings-")
+
+
+def test_clusters_sharing_a_base_share_nothing_they_change(tmp_path):
+    # two clusters build the same base; one adds commonMetadata: the other must not see it
+    repo = write_tree(tmp_path, {
+        "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c1/apps.yaml": flux_ks(
+            "apps", "./apps/base", "  commonMetadata:\n    labels: {owner: c1}\n"),
+        "clusters/c2/apps.yaml": flux_ks("apps", "./apps/base"),
+        "clusters/c3/apps.yaml": flux_ks("apps", "./apps/base"),
+        "apps/base/web.yaml": deployment("web"),
+    })
+    run = Run(repo)
+    by_cluster = {key.file.split("/")[1]: objs for key, objs in run.result.built.items()}
+    labels = {c: objs[0].data["metadata"].get("labels") for c, objs in by_cluster.items()}
+    assert labels == {"c1": {"owner": "c1"}, "c2": None, "c3": None}
+    assert by_cluster["c2"][0].data is by_cluster["c3"][0].data  # parsed once, shared

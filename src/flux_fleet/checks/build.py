@@ -622,13 +622,33 @@ def _postbuild(text: str, spec: dict[str, Any]) -> tuple[str, set[str]]:
     return "---".join(out), unknown
 
 
+_Parsed = tuple[list[Document], list[Finding]]
+
+
+def _parse_built(text: str, target: _Target, memo: dict[tuple[str, str], _Parsed]) -> _Parsed:
+    """kustomize's output as documents. Clusters of one environment substitute the same
+    values into a shared base: that text is parsed once and its objects' data shared, which
+    is safe because nothing downstream changes an object (commonMetadata, which does, is
+    applied to a private copy)."""
+    key = (target.path, text)
+    found = memo.get(key)
+    if found is None:
+        docs, problems = load_text(text, f"<kustomize build {target.path}>")
+        for doc in docs:
+            kustomize_batch.unmark(doc.data)
+        found = memo[key] = (docs, problems)
+    return found
+
+
 def _objects(text: str, target: _Target, reach: _Reach,
              index: _FileIndex,
-             result: BuildResult) -> list[KObject]:
+             result: BuildResult, memo: dict[tuple[str, str], _Parsed]) -> list[KObject]:
     text, unknown = _postbuild(text, target.spec)
-    docs, problems = load_text(text, f"<kustomize build {target.path}>")
-    for doc in docs:
-        kustomize_batch.unmark(doc.data)
+    meta_common = target.spec.get("commonMetadata")
+    if isinstance(meta_common, dict):
+        docs, problems = _parse_built(text, target, {})  # changed below: parsed on its own
+    else:
+        docs, problems = _parse_built(text, target, memo)
     where = target.where
     home = target.home
     for problem in problems:  # substituted values can break the YAML, as in the controller
@@ -647,7 +667,6 @@ def _objects(text: str, target: _Target, reach: _Reach,
             result.findings.append(_R["FF303"].at(
                 where, ("spec", "postBuild"),
                 f"Undefined substitution variable(s) {names}: Flux replaces them with ''"))
-    meta_common = target.spec.get("commonMetadata")
     out: list[KObject] = []
     for doc in docs:
         data = doc.data
@@ -754,6 +773,7 @@ def build_all(
         outputs, result.processes = kustomize_batch.build_groups(
             groups, workdirs, Path(tmp), jobs or os.cpu_count() or 1, labels.__getitem__)
         result.count = len(keys)
+        parsed: dict[tuple[str, str], _Parsed] = {}
         for t in buildable:
             text, error = outputs[t.key]
             workdir = workdirs[t.key]
@@ -768,5 +788,5 @@ def build_all(
                     f"kustomize build {t.path} failed: {_short(error, workdir, root)}", hint))
                 continue
             result.built.setdefault(t.build_key, []).extend(
-                _objects(text, t, reaches[t.key], index, result))
+                _objects(text, t, reaches[t.key], index, result, parsed))
     return result

@@ -154,9 +154,13 @@ def check_objects(objects: Iterable[KObject], store: SchemaStore, *,
     copy. Content that already passed every check (per store, so per run) is not checked
     again; content with findings is, since each copy is reported at its own place.
     """
+    texts: dict[int, str] = {}  # repr by identity: clusters of one environment share data
     for obj in objects:
         try:
-            key = (obj.api_version, str(obj.data.get("kind", "")), repr(obj.data))
+            text = texts.get(id(obj.data))
+            if text is None:
+                text = texts[id(obj.data)] = repr(obj.data)
+            key = (obj.api_version, str(obj.data.get("kind", "")), text)
         except RecursionError:
             key = None
         if key is not None and store.known_clean(key):
