@@ -415,8 +415,8 @@ LEVERS = [
     "- **Builds**: one kustomize run per distinct path and options, in parallel, started "
     "before the file objects' schema checks. Small builds that rename nothing share one "
     "kustomize process (`flux_fleet.kustomize_batch`: a `kubectl kustomize` process costs "
-    "about 50 ms before it reads a file). No origin annotations: with them kustomize is "
-    "quadratic in patches.",
+    "about 50 ms before it reads a file). Clusters of one environment share the parse of "
+    "a base's output. No origin annotations: with them kustomize is quadratic in patches.",
     "- **Layout**: the fleet template gives each tenant its own Flux Kustomization, so no "
     "build grows with the number of tenants: kustomize itself is superlinear in the objects "
     "of one build (`kubectl kustomize` v5.5 here: 1,250 ConfigMaps in 2.0 s, 2,500 in "
