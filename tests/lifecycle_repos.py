@@ -44,8 +44,7 @@ def make_v2(tpl: Path, extra: dict[str, str] | None = None) -> None:
     for rel, content in (extra or {}).items():
         (tpl / rel).parent.mkdir(parents=True, exist_ok=True)
         (tpl / rel).write_text(content)
-    git.commit_all(tpl, "template v2")
-    git.run(["tag", "v2"], tpl)
+    release(tpl, "template v2", "v2")
 
 
 def new_fleet(tpl: Path, dest: Path, ref: str = "v1") -> Path:
@@ -59,6 +58,12 @@ def snapshot(root: Path) -> dict[str, bytes]:
     """Every file of the work tree (not .git) and its bytes, to compare trees byte for byte."""
     return {p.relative_to(root).as_posix(): p.read_bytes()
             for p in sorted(root.rglob("*")) if p.is_file() and ".git" not in p.parts}
+
+
+def release(repo: Path, message: str, tag: str) -> None:
+    """Commit everything in the template repo and tag it (moving the tag if it exists)."""
+    git.commit_all(repo, message)
+    git.run(["tag", "-f", tag], repo)
 
 
 def commit(root: Path, message: str) -> None:

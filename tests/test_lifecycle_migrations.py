@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lifecycle_repos import commit, new_fleet, template_repo
+from lifecycle_repos import commit, new_fleet, release, template_repo
 
 from flux_fleet import git
 from flux_fleet.cli import main
@@ -27,17 +27,14 @@ def tpl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runbook = "# Runbook\n\nPage the platform team.\n\nKeep this page short.\n"
     (repo / "template/platform" / OLD).parent.mkdir(parents=True, exist_ok=True)
     (repo / "template/platform" / OLD).write_text(runbook)
-    git.commit_all(repo, "v1 with a runbook")
-    git.run(["tag", "-f", "v1"], repo)
+    release(repo, "v1 with a runbook", "v1")
     git.run(["mv", f"template/platform/{OLD}", f"template/platform/{NEW}"], repo)
     with (repo / "copier.yml").open("a") as config:
         config.write(MIGRATION)
-    git.commit_all(repo, "v2: runbook renamed")
-    git.run(["tag", "v2"], repo)
+    release(repo, "v2: runbook renamed", "v2")
     ops = repo / "template/platform" / NEW
     ops.write_text(ops.read_text().replace("# Runbook", "# Operations runbook"))
-    git.commit_all(repo, "v3: runbook text")
-    git.run(["tag", "v3"], repo)
+    release(repo, "v3: runbook text", "v3")
     return repo
 
 

@@ -18,6 +18,7 @@ from lifecycle_repos import (
     commit,
     make_v2,
     new_fleet,
+    release,
     template_repo,
 )
 
@@ -157,8 +158,7 @@ def layout_tpl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.rmtree(dest / "template")
     shutil.copytree(REPO_ROOT / "template", dest / "template")
     shutil.copy2(REPO_ROOT / "copier.yml", dest / "copier.yml")
-    git.commit_all(dest, "template v2: one Kustomization per tenant per cluster")
-    git.run(["tag", "v2"], dest)
+    release(dest, "template v2: one Kustomization per tenant per cluster", "v2")
     return dest
 
 
