@@ -73,17 +73,18 @@ class _Parser:
         return token
 
     def expr(self) -> Program:
-        left = self.conjunction()
-        while self.peek() == "||":
-            self.take()
-            left = _or(left, self.conjunction())
-        return left
+        return self.joined("||", self.conjunction, _or)
 
     def conjunction(self) -> Program:
-        left = self.unary()
-        while self.peek() == "&&":
+        return self.joined("&&", self.unary, _and)
+
+    def joined(self, op: str, operand: Callable[[], Program],
+               join: Callable[[Program, Program], Program]) -> Program:
+        """``operand (op operand)*``, left-associative."""
+        left = operand()
+        while self.peek() == op:
             self.take()
-            left = _and(left, self.unary())
+            left = join(left, operand())
         return left
 
     def unary(self) -> Program:

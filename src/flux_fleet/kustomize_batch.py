@@ -3,7 +3,7 @@
 A fleet with a Flux Kustomization per tenant has hundreds of small builds; each ``kubectl
 kustomize`` process costs about 50 ms before it reads a file, more than the build itself. A
 batch is one kustomization listing several build directories as resources: each keeps its own
-transformers, and an annotation added last in each (``metadata.annotations`` only) tells whose
+transformers, and an annotation naming its folder (``metadata.annotations`` only) tells whose
 object is whose in the combined output. The caller batches only builds that rename nothing
 (kustomize's name-reference pass runs again over a batch) and whose objects cannot collide; if
 a batch still fails, it is halved until each failing build runs on its own, so every
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,19 +32,17 @@ K = TypeVar("K", bound=Hashable)
 Output = tuple[str | None, str]  # (kustomize's YAML, or None and its first error line)
 
 
-def mark(workdir: Path, label: str) -> None:
-    """Make the build in ``workdir`` annotate every object it emits with ``label``."""
-    kus_path = workdir / "kustomization.yaml"
-    kus = yaml.safe_load(kus_path.read_text(encoding="utf-8"))
+def mark(workdir: Path) -> str:
+    """Write the transformer that annotates every object a build emits with its folder's name;
+    returns the file name for the wrapper's ``transformers``."""
     (workdir / _MARK_FILE).write_text(yaml.safe_dump({
         "apiVersion": "builtin",
         "kind": "AnnotationsTransformer",
         "metadata": {"name": "flux-fleet-mark"},
-        "annotations": {MARK: label},
+        "annotations": {MARK: workdir.name},
         "fieldSpecs": [{"path": "metadata/annotations", "create": True}],
     }, sort_keys=False), encoding="utf-8")
-    kus["transformers"] = [*kus.get("transformers", []), _MARK_FILE]
-    kus_path.write_text(yaml.safe_dump(kus, sort_keys=False), encoding="utf-8")
+    return _MARK_FILE
 
 
 def unmark(data: Any) -> None:
@@ -78,12 +76,15 @@ def _one(workdir: Path) -> Output:
 
 
 def build_groups(groups: Sequence[Sequence[K]], workdirs: dict[K, Path], scratch: Path,
-                 jobs: int, labels: Callable[[K], str]) -> tuple[dict[K, Output], int]:
+                 jobs: int) -> tuple[dict[K, Output], int]:
     """Build every key's workdir; keys grouped together share a process when they can.
 
-    Members of a group of several must have been ``mark``ed with ``labels(key)``. Returns each
-    key's output and the number of kustomize processes run.
+    Members of a group of several must list ``mark(workdir)`` among their transformers.
+    Returns each key's output and the number of kustomize processes run.
     """
+    def label(key: K) -> str:
+        return workdirs[key].name
+
     def run(name: str, group: Sequence[K]) -> tuple[dict[K, Output], int]:
         if len(group) == 1:
             return {group[0]: _one(workdirs[group[0]])}, 1
@@ -95,9 +96,9 @@ def build_groups(groups: Sequence[Sequence[K]], workdirs: dict[K, Path], scratch
             "resources": [os.path.relpath(workdirs[k], batch) for k in group],
         }, sort_keys=False), encoding="utf-8")
         text, _ = _one(batch)
-        parts = split(text, [labels(k) for k in group]) if text is not None else None
+        parts = split(text, [label(k) for k in group]) if text is not None else None
         if parts is not None:
-            return {k: (parts[labels(k)], "") for k in group}, 1
+            return {k: (parts[label(k)], "") for k in group}, 1
         # a member fails (or two collide): halve until each failure is a build of its own
         half = len(group) // 2
         first, n1 = run(name + "a", group[:half])

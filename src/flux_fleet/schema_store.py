@@ -114,12 +114,6 @@ class SchemaStore:
         """True when every kind of this apiVersion's group is in the store (Flux CRD groups)."""
         return api_version.rpartition("/")[0] in self.complete_groups
 
-    def schema(self, api_version: str, kind: str) -> dict[str, Any] | None:
-        info = self.info(api_version, kind)
-        if info is None or info.file is None:
-            return None
-        return self._read(info.file)
-
     def has_schema(self, api_version: str, kind: str) -> bool:
         info = self.info(api_version, kind)
         return info is not None and info.file is not None

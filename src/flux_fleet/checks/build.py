@@ -645,10 +645,8 @@ def _objects(text: str, target: _Target, reach: _Reach,
              result: BuildResult, memo: dict[tuple[str, str], _Parsed]) -> list[KObject]:
     text, unknown = _postbuild(text, target.spec)
     meta_common = target.spec.get("commonMetadata")
-    if isinstance(meta_common, dict):
-        docs, problems = _parse_built(text, target, {})  # changed below: parsed on its own
-    else:
-        docs, problems = _parse_built(text, target, memo)
+    # commonMetadata changes the objects below: they get a parse of their own
+    docs, problems = _parse_built(text, target, {} if isinstance(meta_common, dict) else memo)
     where = target.where
     home = target.home
     for problem in problems:  # substituted values can break the YAML, as in the controller
@@ -759,19 +757,16 @@ def build_all(
         first = {}
         for t in buildable:
             first.setdefault(t.key, t)
+        groups = _plan(keys, first, reaches, cls.kustomizations, objects)
+        shared = {key for group in groups if len(group) > 1 for key in group}
         for key, workdir in workdirs.items():
             workdir.mkdir()
             kus = _wrapper(first[key], root, workdir, kdirs, listing)
+            if key in shared:
+                kus["transformers"] = [kustomize_batch.mark(workdir)]
             (workdir / "kustomization.yaml").write_text(yaml.safe_dump(kus, sort_keys=False))
-
-        groups = _plan(keys, first, reaches, cls.kustomizations, objects)
-        labels = {key: workdirs[key].name for key in keys}
-        for group in groups:
-            if len(group) > 1:
-                for key in group:
-                    kustomize_batch.mark(workdirs[key], labels[key])
         outputs, result.processes = kustomize_batch.build_groups(
-            groups, workdirs, Path(tmp), jobs or os.cpu_count() or 1, labels.__getitem__)
+            groups, workdirs, Path(tmp), jobs or os.cpu_count() or 1)
         result.count = len(keys)
         parsed: dict[tuple[str, str], _Parsed] = {}
         for t in buildable:
