@@ -240,7 +240,7 @@ def test_missing_path_is_reported(tmp_path):
     })
     run = Run(repo)
     assert run.rules() == [("FF302", "clusters/c1/apps.yaml", 12)]
-    assert run.result.count == 0
+    assert run.result.count == 1  # the cluster's own folder; apps is never built
 
 
 def test_remote_base_is_skipped_not_failed(tmp_path):
@@ -256,7 +256,7 @@ def test_remote_base_is_skipped_not_failed(tmp_path):
     (skip,) = [s for s in run.result.skips if s.what == "remote-base"]
     assert "github.com/stefanprodan/podinfo" in skip.reason
     assert skip.object == "Kustomization/flux-system/apps"
-    assert run.result.count == 0
+    assert run.result.count == 1  # the cluster's own folder; apps is never built
 
 
 def test_external_sources_are_skipped(tmp_path):
@@ -332,7 +332,7 @@ def test_same_path_and_options_is_built_once_for_two_clusters(tmp_path):
         "infra/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n",
     })
     run = Run(repo, jobs=2)
-    assert run.result.count == 1
+    assert run.result.count == 3  # each cluster's folder, and infra once for both
     assert run.names("infra") == run.names("infra", "flux-system2") == ["Namespace/monitoring"]
 
 
@@ -350,8 +350,9 @@ def test_each_cluster_keeps_its_own_build_of_a_shared_kustomization_name(tmp_pat
     })
     run = Run(repo, jobs=2)
     apps = ObjectId("kustomize.toolkit.fluxcd.io", "Kustomization", "flux-system", "apps")
-    staging = run.result.built[BuildKey(apps, "clusters/staging/apps.yaml")]
-    production = run.result.built[BuildKey(apps, "clusters/production/apps.yaml")]
+    staging = run.result.built[BuildKey(apps, "clusters/staging/apps.yaml", "clusters/staging")]
+    production = run.result.built[BuildKey(apps, "clusters/production/apps.yaml",
+                                           "clusters/production")]
     assert [o.id.name for o in staging] == ["web"]
     assert sorted(o.id.name for o in production) == ["api", "web"]
     assert {o.source_file for o in production} == {"apps/production/web.yaml",
@@ -367,7 +368,7 @@ def test_builds_run_in_parallel(tmp_path):
     repo = write_tree(tmp_path, files)
     start = time.perf_counter()
     run = Run(repo, jobs=4)
-    assert run.result.count == 6 and run.rules() == []
+    assert run.result.count == 7 and run.rules() == []  # the cluster's folder and six apps
     assert time.perf_counter() - start < 10
 
 
@@ -509,7 +510,8 @@ def test_public_style_layout_builds_without_false_alarms(tmp_path):
     assert not any(o.id.kind == "Secret" for o in run.built("apps"))
     assert sorted((s.what, s.file) for s in run.result.skips) == [
         ("sops", "clusters/staging/apps.yaml")]
-    flux_system = run.built("flux-system")
+    flux_system = [o for key, objs in run.result.built.items() for o in objs
+                   if key.id.name == "flux-system" and key.cluster == "clusters/staging"]
     assert sorted(o.id.name for o in flux_system if o.id.kind == "Kustomization") == [
         "apps", "flux-system", "infra-controllers"]
     service_accounts = {o.id.name: o.data["spec"].get("serviceAccountName")
@@ -520,7 +522,7 @@ def test_public_style_layout_builds_without_false_alarms(tmp_path):
     assert infra == sorted(["HelmRelease/ingress-nginx/ingress-nginx",
                             "HelmRepository/ingress-nginx/ingress-nginx",
                             "Namespace/ingress-nginx"] * 2)  # once per cluster
-    assert run.result.count == 4  # infra built once for both clusters
+    assert run.result.count == 5  # both clusters' folders, apps twice, infra once for both
 
 
 # --- small builds share kustomize processes -----------------------------------------------
@@ -583,7 +585,7 @@ def test_small_builds_share_processes_without_changing_what_is_built(tmp_path, m
     shared = Run(repo)
     monkeypatch.setattr("flux_fleet.checks.build._BATCH_MEMBERS", 1)
     alone = Run(repo)
-    assert alone.result.processes == alone.result.count == 16
+    assert alone.result.processes == alone.result.count == 17
     assert shared.result.processes < alone.result.processes
     assert outcome(shared) == outcome(alone)
     assert [r[:2] for r in shared.rules()] == [("FF301", "clusters/c1/broken.yaml")]
@@ -603,12 +605,15 @@ def test_clusters_sharing_a_base_share_nothing_they_change(tmp_path):
         "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
         "clusters/c1/apps.yaml": flux_ks(
             "apps", "./apps/base", "  commonMetadata:\n    labels: {owner: c1}\n"),
+        "clusters/c2/flux-system/gotk-sync.yaml": SYNC,
         "clusters/c2/apps.yaml": flux_ks("apps", "./apps/base"),
+        "clusters/c3/flux-system/gotk-sync.yaml": SYNC,
         "clusters/c3/apps.yaml": flux_ks("apps", "./apps/base"),
         "apps/base/web.yaml": deployment("web"),
     })
     run = Run(repo)
-    by_cluster = {key.file.split("/")[1]: objs for key, objs in run.result.built.items()}
+    by_cluster = {key.file.split("/")[1]: objs for key, objs in run.result.built.items()
+                  if key.id.name == "apps"}
     labels = {c: objs[0].data["metadata"].get("labels") for c, objs in by_cluster.items()}
     assert labels == {"c1": {"owner": "c1"}, "c2": None, "c3": None}
     assert by_cluster["c2"][0].data is by_cluster["c3"][0].data  # parsed once, shared

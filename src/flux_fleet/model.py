@@ -104,15 +104,18 @@ class ObjectId:
 
 @dataclass(frozen=True, order=True)
 class BuildKey:
-    """One kustomize build of one Flux Kustomization: its identity and the file defining it.
+    """One kustomize build of one Flux Kustomization: its identity, the file defining it and
+    the cluster that applies it.
 
     Every cluster of a fleet has its own ``Kustomization/flux-system/flux-system`` (and
     ``.../tenants``...): the same ObjectId, built from a different path. The defining file
-    tells the builds apart, so per-cluster checks never have to split a merged entry.
+    and the cluster (its sync root's path; "" when the repository has no sync root) tell the
+    builds apart: one base file applied by two clusters is two builds.
     """
 
     id: ObjectId
     file: str
+    cluster: str = ""
 
     def __str__(self) -> str:
         return f"{self.id} ({self.file})"
@@ -158,6 +161,7 @@ class Inventory:
     kustomize_dirs: frozenset[str] = frozenset()  # dirs (relative) holding a kustomization.yaml
     tenant_repo: bool = False  # --tenant, or .copier-answers.yml says repo_kind: tenant
     answers: dict[str, Any] | None = None  # parsed .copier-answers.yml, when present
+    roots: tuple[str, ...] = ()  # the clusters' sync paths (reconcile.find_roots)
 
     def all_objects(self) -> list[KObject]:
         """File objects plus built objects (a built object may duplicate a file object)."""

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from flux_fleet import loader, suppress
+from flux_fleet import loader, reconcile, suppress
 from flux_fleet.checks import build, drift, references, schema, tenancy
 from flux_fleet.config import Config
 from flux_fleet.errors import UserError
@@ -185,6 +185,7 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
     skipped.extend(cls.skips)
     objects = build.file_objects(documents, cls)
     stats.objects = len(objects)
+    roots = reconcile.find_roots(objects, documents, listing)
     clock.lap("classify")
 
     # builds, in parallel, each distinct (path, options) once; they run in kustomize
@@ -194,7 +195,7 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
         with ThreadPoolExecutor(max_workers=1) as background:
             building = background.submit(build.build_all, root, documents, objects,
                                          jobs=config.build_jobs, classification=cls,
-                                         listing=listing)
+                                         listing=listing, roots=roots)
             _split(schema.check_objects(objects, store, strict=config.strict), findings,
                    skipped)
             clock.lap("schema")
@@ -225,7 +226,8 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
     settings = TenancySettings.from_answers(answers, **overrides)
     inv = Inventory(root=str(root.resolve()), documents=documents, objects=objects,
                     built=built.built, patch_files=cls.patch_files,
-                    kustomize_dirs=cls.kustomize_dirs, tenant_repo=tenant_repo, answers=answers)
+                    kustomize_dirs=cls.kustomize_dirs, tenant_repo=tenant_repo, answers=answers,
+                    roots=tuple(r.cluster for r in roots))
     view = references.FleetView.of(inv)  # one graph for both rule families
     _split(references.check(inv, settings, view=view), findings, skipped)
     _split(tenancy.check(inv, settings, view=view), findings, skipped)

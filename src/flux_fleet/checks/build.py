@@ -31,9 +31,10 @@ from typing import Any
 
 import yaml
 
-from flux_fleet import kustomize, kustomize_batch
+from flux_fleet import kustomize, kustomize_batch, reconcile
 from flux_fleet.loader import discover, load_text
 from flux_fleet.model import BuildKey, Document, Finding, KObject, ObjectId, Severity, Skipped
+from flux_fleet.reconcile import SyncRoot, find_roots
 from flux_fleet.rules import Rule
 
 RULES: tuple[Rule, ...] = (
@@ -253,6 +254,7 @@ class BuildResult:
     skips: list[Skipped] = field(default_factory=list)
     count: int = 0  # distinct kustomize builds run
     processes: int = 0  # kustomize processes they took (small builds share one)
+    roots: list[SyncRoot] = field(default_factory=list)  # the clusters' entries, when any
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,7 @@ class _Target:
     path: str  # repository-relative dir
     options: str  # JSON of the options that change kustomize's output
     spec: dict[str, Any]
+    cluster: str = ""  # the sync root that applies it ("" without sync roots)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -276,7 +279,7 @@ class _Target:
 
     @property
     def build_key(self) -> BuildKey:
-        return BuildKey(self.id, self.home.file)
+        return BuildKey(self.id, self.home.file, self.cluster)
 
 
 _BUILD_OPTIONS = ("targetNamespace", "namePrefix", "nameSuffix", "patches", "images",
@@ -710,20 +713,35 @@ def build_all(
     jobs: int | None = None,
     classification: Classification | None = None,
     listing: list[str] | None = None,
+    roots: list[SyncRoot] | None = None,
 ) -> BuildResult:
-    """Build every Flux Kustomization sourced from this repository, in parallel, each once.
+    """Build what each cluster applies from this repository, each distinct build once.
+
+    With sync roots (``reconcile.find_roots``) this follows the tree as the clusters do: each
+    root's build, then every Flux Kustomization *in that output* whose source is this
+    repository, built from its spec as applied (the parent's patches, substitutions and
+    namespace already in it), level by level. Without any root (a tenant repository, a folder
+    of bases) every Flux Kustomization sourced from a GitRepository defined here is built, or
+    else every root kustomization folder.
 
     ``listing``: the repository's YAML files (``loader.discover``), when the caller has it.
     """
     root = Path(root).resolve()
     result = BuildResult()
     cls = classification or classify(documents)
-    targets, ours = _flux_targets(root, objects, result)
-    if not ours:
-        for d in cls.root_dirs():
-            doc = cls.kustomizations[d]
-            oid = ObjectId(KUSTOMIZE_GROUP, "Kustomization", "", d)
-            targets.append(_Target(oid, doc, d, "{}", {}))
+    listing = discover(root) if listing is None else listing
+    if roots is None:
+        roots = find_roots(objects, documents, listing)
+    result.roots = list(roots)
+    if roots:
+        targets = _root_targets(root, roots, result)
+    else:
+        targets, ours = _flux_targets(root, objects, result)
+        if not ours:
+            for d in cls.root_dirs():
+                doc = cls.kustomizations[d]
+                oid = ObjectId(KUSTOMIZE_GROUP, "Kustomization", "", d)
+                targets.append(_Target(oid, doc, d, "{}", {}))
     if not targets:
         return result
     if kustomize.command() is None:
@@ -732,56 +750,204 @@ def build_all(
                                         "kustomize not found (install kustomize or kubectl)",
                                         str(t.id)))
         return result
-    listing = discover(root) if listing is None else listing
-    kdirs = _kustomize_dirs(listing, cls)
-    buildable: list[_Target] = []
-    reaches: dict[tuple[str, str], _Reach] = {}
-    for t in targets:
-        reach = reaches.get(t.key)
-        if reach is None:
-            comps = [c for c in (_join(t.path, c) for c in _strings(t.spec.get("components")))
-                     if c is not None]
-            reach = reaches[t.key] = _reach(root, [t.path, *comps], cls.kustomizations, kdirs,
-                                            listing)
-        if reach.remote:
-            result.skips.append(Skipped(t.home.file, t.where.locate(("spec", "path"))[0],
-                                        "remote-base",
-                                        f"remote base {', '.join(reach.remote)} cannot be "
-                                        "built offline", str(t.id)))
-        else:
-            buildable.append(t)
-    index = _sources(objects)
-    keys = sorted({t.key for t in buildable})
+    run = _Runner(root, cls, listing, objects, jobs or os.cpu_count() or 1, result)
     with tempfile.TemporaryDirectory(prefix="flux-fleet-build-") as tmp:
-        workdirs = {key: Path(tmp).resolve() / f"b{i}" for i, key in enumerate(keys)}
-        first = {}
+        run.scratch = Path(tmp).resolve()
+        by_cluster = {r.cluster: r for r in roots}
+        visited: set[tuple[str, ObjectId]] = {(t.cluster, t.id) for t in targets}
+        git_sources: dict[str, dict[tuple[str, str], KObject]] = {}  # cluster -> applied repos
+        level = 0
+        while targets:
+            level += 1
+            produced = run.round(targets)
+            if not roots:
+                break
+            children: list[_Target] = []
+            for t, objs in produced:
+                known = git_sources.setdefault(t.cluster, {})
+                for o in objs:
+                    if o.id.group == SOURCE_GROUP and o.id.kind == "GitRepository":
+                        known.setdefault((o.id.namespace, o.id.name), o)
+            if level > _MAX_DEPTH:
+                for t in targets:
+                    result.skips.append(Skipped(
+                        t.home.file, t.where.locate(("spec", "path"))[0], "build",
+                        f"Flux Kustomizations nest deeper than {_MAX_DEPTH} levels; "
+                        "not followed further", str(t.id)))
+                break
+            for t, objs in produced:
+                for child in _children(root, objs, by_cluster[t.cluster],
+                                       git_sources[t.cluster], run.index, result):
+                    if (child.cluster, child.id) not in visited:
+                        visited.add((child.cluster, child.id))
+                        children.append(child)
+            targets = children
+    result.count, result.processes = run.count, run.processes
+    return result
+
+
+#: How deep Flux Kustomizations may nest before the tree is not followed further: a bound on
+#: work for hostile input; real fleets nest three or four levels.
+_MAX_DEPTH = 16
+
+
+def _root_targets(root: Path, roots: list[SyncRoot], result: BuildResult) -> list[_Target]:
+    out = []
+    for r in roots:
+        if not (root / r.path).is_dir():
+            result.findings.append(_R["FF302"].at(
+                r.where, ("spec", "path") if r.how == "gotk-sync" else ("spec", "sync", "path"),
+                f"sync path {r.path!r} of cluster {r.cluster} is not a directory in this "
+                "repository"))
+            continue
+        out.append(_target(r.id, r.where, r.path, r.spec, r.cluster))
+    return out
+
+
+def _target(oid: ObjectId, where: Document | KObject, path: str, spec: dict[str, Any],
+            cluster: str) -> _Target:
+    options = json.dumps({k: spec.get(k) for k in _BUILD_OPTIONS if k in spec}, sort_keys=True,
+                         default=str)
+    return _Target(oid, where, path, options, spec, cluster)
+
+
+def _children(root: Path, objs: list[KObject], sync: SyncRoot,
+              git_sources: dict[tuple[str, str], KObject], index: _FileIndex,
+              result: BuildResult) -> list[_Target]:
+    """The Flux Kustomizations a build applies whose source is this repository on that
+    cluster (the root's source, or a GitRepository the cluster applies with the same URL and
+    ref): the next level of the tree, each in the form the parent applies it."""
+    applied = [o for o in objs if o.id.group == FLUX_KS_GROUP and o.id.kind == "Kustomization"]
+    out = []
+    for obj in applied:
+        spec = _spec(obj)
+        ref = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), dict) else {}
+        kind = str(ref.get("kind") or "")
+        ns = str(ref.get("namespace") or obj.id.namespace)
+        name = str(ref.get("name") or "")
+        where = _located(obj, index)
+        line = where.locate(("spec", "sourceRef"))[0]
+        home = where.document
+        ours = (kind, ns, name) == (sync.source.kind, sync.source.namespace, sync.source.name)
+        if not ours and kind == "GitRepository" and (ns, name) in git_sources:
+            other = _spec(git_sources[(ns, name)])
+            same = sync.same_repository(other.get("url"), other.get("ref"))
+            if same is False and reconcile.normalise_url(other.get("url")) == sync.url:
+                result.skips.append(Skipped(
+                    home.file, line, "build",
+                    f"{kind}/{ns}/{name} is this repository at another ref "
+                    f"({reconcile.git_ref(other.get('ref')) or 'default branch'}): another "
+                    "tree, not built", str(obj.id)))
+                continue
+            ours = bool(same)
+        if not ours:
+            result.skips.append(Skipped(home.file, line, "build",
+                                        f"external source: {kind}/{ns}/{name}", str(obj.id)))
+            continue
+        path = reconcile.repo_path(spec.get("path"))
+        if path is None or not (root / path).is_dir():
+            result.findings.append(_R["FF302"].at(
+                where, ("spec", "path"),
+                f"spec.path {spec.get('path')!r} is not a directory in this repository "
+                f"(cluster {sync.cluster})"))
+            continue
+        out.append(_target(obj.id, where, path, spec, sync.cluster))
+    return out
+
+
+def _located(obj: KObject, index: _FileIndex) -> KObject:
+    """A built object with the document of the file object it came from, when that is known:
+    findings about it then point at the line where it is written."""
+    for cand in index.by_id.get(obj.id, ()):
+        if cand.document.file == obj.source_file:
+            return KObject(obj.id, obj.api_version, obj.data, cand.document,
+                           source_file=obj.source_file)
+    for cand in index.by_name.get((obj.id.group, obj.id.kind, obj.id.name), ()):
+        if cand.document.file == obj.source_file:
+            return KObject(obj.id, obj.api_version, obj.data, cand.document,
+                           source_file=obj.source_file)
+    return obj
+
+
+@dataclass
+class _Runner:
+    """Runs the builds of one level of the tree: each distinct (path, options) once per run,
+    small builds batched into shared kustomize processes."""
+
+    root: Path
+    cls: Classification
+    listing: list[str]
+    objects: list[KObject]
+    jobs: int
+    result: BuildResult
+    scratch: Path = Path()
+    count: int = 0
+    processes: int = 0
+    outputs: dict[tuple[str, str], tuple[str | None, str]] = field(default_factory=dict)
+    workdirs: dict[tuple[str, str], Path] = field(default_factory=dict)
+    reaches: dict[tuple[str, str], _Reach] = field(default_factory=dict)
+    parsed: dict[tuple[str, str], _Parsed] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.kdirs = _kustomize_dirs(self.listing, self.cls)
+        self.index = _sources(self.objects)
+
+    def round(self, targets: list[_Target]) -> list[tuple[_Target, list[KObject]]]:
+        buildable: list[_Target] = []
+        for t in targets:
+            reach = self.reaches.get(t.key)
+            if reach is None:
+                comps = [c for c in (_join(t.path, c) for c in _strings(t.spec.get("components")))
+                         if c is not None]
+                reach = self.reaches[t.key] = _reach(self.root, [t.path, *comps],
+                                                     self.cls.kustomizations, self.kdirs,
+                                                     self.listing)
+            if reach.remote:
+                self.result.skips.append(Skipped(
+                    t.home.file, t.where.locate(("spec", "path"))[0], "remote-base",
+                    f"remote base {', '.join(reach.remote)} cannot be built offline", str(t.id)))
+            else:
+                buildable.append(t)
+        first: dict[tuple[str, str], _Target] = {}
         for t in buildable:
-            first.setdefault(t.key, t)
-        groups = _plan(keys, first, reaches, cls.kustomizations, objects)
-        shared = {key for group in groups if len(group) > 1 for key in group}
-        for key, workdir in workdirs.items():
-            workdir.mkdir()
-            kus = _wrapper(first[key], root, workdir, kdirs, listing)
-            if key in shared:
-                kus["transformers"] = [kustomize_batch.mark(workdir)]
-            (workdir / "kustomization.yaml").write_text(yaml.safe_dump(kus, sort_keys=False))
-        outputs, result.processes = kustomize_batch.build_groups(
-            groups, workdirs, Path(tmp), jobs or os.cpu_count() or 1)
-        result.count = len(keys)
-        parsed: dict[tuple[str, str], _Parsed] = {}
+            if t.key not in self.outputs:
+                first.setdefault(t.key, t)
+        keys = sorted(first)
+        if keys:
+            self._build(keys, first)
+        produced = []
         for t in buildable:
-            text, error = outputs[t.key]
-            workdir = workdirs[t.key]
+            text, error = self.outputs[t.key]
             if text is None:
                 hint = None
-                if t.path not in kdirs and "missing Resource metadata" in error:
+                if t.path not in self.kdirs and "missing Resource metadata" in error:
                     hint = ("This folder has no kustomization.yaml, so every .yaml file in it is "
                             "applied: move non-Kubernetes YAML (Helm values, configs) elsewhere "
                             "or add a kustomization.yaml that lists the manifests")
-                result.findings.append(_R["FF301"].at(
+                self.result.findings.append(_R["FF301"].at(
                     t.where, ("spec", "path"),
-                    f"kustomize build {t.path} failed: {_short(error, workdir, root)}", hint))
+                    f"kustomize build {t.path} failed: "
+                    f"{_short(error, self.workdirs[t.key], self.root)}", hint))
                 continue
-            result.built.setdefault(t.build_key, []).extend(
-                _objects(text, t, reaches[t.key], index, result, parsed))
-    return result
+            objs = _objects(text, t, self.reaches[t.key], self.index, self.result, self.parsed)
+            self.result.built.setdefault(t.build_key, []).extend(objs)
+            produced.append((t, objs))
+        return produced
+
+    def _build(self, keys: list[tuple[str, str]], first: dict[tuple[str, str], _Target]) -> None:
+        start = len(self.workdirs)
+        workdirs = {key: self.scratch / f"b{start + i}" for i, key in enumerate(keys)}
+        self.workdirs.update(workdirs)
+        groups = _plan(keys, first, self.reaches, self.cls.kustomizations, self.objects)
+        shared = {key for group in groups if len(group) > 1 for key in group}
+        for key, workdir in workdirs.items():
+            workdir.mkdir()
+            kus = _wrapper(first[key], self.root, workdir, self.kdirs, self.listing)
+            if key in shared:
+                kus["transformers"] = [kustomize_batch.mark(workdir)]
+            (workdir / "kustomization.yaml").write_text(yaml.safe_dump(kus, sort_keys=False))
+        outputs, processes = kustomize_batch.build_groups(groups, workdirs, self.scratch,
+                                                          self.jobs)
+        self.outputs.update(outputs)
+        self.processes += processes
+        self.count += len(keys)

@@ -211,7 +211,7 @@ class FleetView:
         built_scopes: dict[ObjectId, set[str]] = defaultdict(set)
         built_names: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         for build, objs in inv.built.items():
-            build_scope = view.scope_of_file(build.file)
+            build_scope = view.scope_of_build(build)
             for obj in objs:
                 key = (build_scope, obj.id)
                 built_scopes[obj.id].add(key[0])
@@ -252,6 +252,10 @@ class FleetView:
         """The cluster an object of this view belongs to (by where it was built or read)."""
         found = self.scopes.get(id(obj))
         return found if found is not None else self.scope_of_file(obj.document.file)
+
+    def scope_of_build(self, build: BuildKey) -> str:
+        """The cluster that applies a build: its sync root, else the folder it is defined in."""
+        return build.cluster or self.scope_of_file(build.file)
 
     def scope_of_file(self, file: str) -> str:
         for root in self.roots:
@@ -304,9 +308,10 @@ class FleetView:
         failed) may create anything in its own namespace and its targetNamespace.
         """
         out: dict[str, list[tuple[str, ObjectId]]] = defaultdict(list)
-        built = {(self.scope_of_file(b.file), b.id) for b in self.inv.built}
+        built = {(self.scope_of_build(b), b.id) for b in self.inv.built}
         for scope, obj in self.of_kind(flux.KUSTOMIZE_GROUP, "Kustomization"):
-            if (scope, obj.id) in built or BuildKey(obj.id, obj.document.file) in self.inv.built:
+            if (scope, obj.id) in built or BuildKey(obj.id, obj.document.file,
+                                                    scope) in self.inv.built:
                 continue
             target = flux.spec_of(obj.data).get("targetNamespace")
             for ns in {obj.id.namespace, target if isinstance(target, str) else ""} - {""}:
@@ -382,7 +387,7 @@ def cluster_roots(inv: Inventory) -> tuple[str, ...]:
     """Cluster directories: the parent of each flux-system kustomization that lists
     gotk-components.yaml,
     and the spec.path of each flux-system Kustomization read from a file. Longest first."""
-    roots: set[str] = set()
+    roots: set[str] = {r for r in inv.roots if r != "."}
     for doc in inv.documents:
         if is_kustomize_config(doc) and "gotk-components.yaml" in [
             posixpath.basename(str(r))
@@ -618,7 +623,7 @@ def applied_twice(view: FleetView) -> Iterator[Finding]:
     for builder, objs in view.inv.built.items():
         if builder.id.group != flux.KUSTOMIZE_GROUP:
             continue  # synthetic builds of plain kustomize roots (tenant repos) overlap by design
-        scope = view.scope_of_file(builder.file)
+        scope = view.scope_of_build(builder)
         for obj in objs:
             owners[(scope, obj.id)].append(builder)
     pairs: dict[tuple[str, BuildKey, BuildKey], list[ObjectId]] = defaultdict(list)
