@@ -501,7 +501,8 @@ def _set(frame: _Frame, value: Any, positions: dict, findings: list[Finding], fi
 
 
 def _is_yaml(name: str) -> bool:
-    return name.endswith(YAML_SUFFIXES)
+    """YAML by its suffix, or kustomize's third accepted name, ``Kustomization``."""
+    return name.endswith(YAML_SUFFIXES) or name.rpartition("/")[2] == "Kustomization"
 
 
 def _in_work_tree(root: Path) -> bool:

@@ -145,6 +145,11 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _refused(found: Iterable[Finding]) -> frozenset[str]:
+    """Files the loader would not hand on (too large, alias bombs, too deep, unreadable)."""
+    return frozenset(f.file for f in found if f.rule in ("FF103", "FF105", "FF106", "FF107"))
+
+
 def validate(root: Path, config: Config | None = None) -> ValidationResult:
     """Run every check over the repository at ``root``; never raises for problems in files."""
     with _collector_paused():
@@ -194,7 +199,7 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
         with ThreadPoolExecutor(max_workers=1) as background:
             building = background.submit(build.build_all, root, documents, objects,
                                          jobs=config.build_jobs, classification=cls,
-                                         listing=listing)
+                                         listing=listing, refused=_refused(loaded.findings))
             _split(schema.check_objects(objects, store, strict=config.strict), findings,
                    skipped)
             clock.lap("schema")

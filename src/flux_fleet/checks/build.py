@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from flux_fleet import kustomize, kustomize_batch
+from flux_fleet import kustomize, kustomize_batch, redact, staging
 from flux_fleet.loader import discover, load_text
 from flux_fleet.model import BuildKey, Document, Finding, KObject, ObjectId, Severity, Skipped
 from flux_fleet.rules import Rule
@@ -702,6 +702,29 @@ def _short(message: str, workdir: Path, root: Path) -> str:
     return message
 
 
+def _in_bounds(targets: list[_Target], reaches: dict[tuple[str, str], _Reach],
+               cls: Classification, staged: staging.Stage, refused: frozenset[str],
+               result: BuildResult) -> list[_Target]:
+    """The targets whose builds stay inside the stage and read no refused file; the others
+    get their located findings (FF304, FF305) instead of a build."""
+    verdicts: dict[tuple[str, str], list[Finding]] = {}
+    kept: list[_Target] = []
+    for t in targets:
+        found = verdicts.get(t.key)
+        if found is None:
+            reach = reaches[t.key]
+            found = staging.boundary(reach.configs, cls.kustomizations, staged.refused, refused)
+            found += [staging.RULES[1].at(t.where, ("spec", "path"),
+                                          f"the build would read {f}, which the loader refused "
+                                          "(see its FF105/FF106 finding); it is not run")
+                      for f in sorted(reach.files & refused)]
+            verdicts[t.key] = found
+        result.findings.extend(found)
+        if not found:
+            kept.append(t)
+    return kept
+
+
 def build_all(
     root: Path,
     documents: list[Document],
@@ -710,10 +733,13 @@ def build_all(
     jobs: int | None = None,
     classification: Classification | None = None,
     listing: list[str] | None = None,
+    refused: frozenset[str] = frozenset(),
 ) -> BuildResult:
     """Build every Flux Kustomization sourced from this repository, in parallel, each once.
 
-    ``listing``: the repository's YAML files (``loader.discover``), when the caller has it.
+    ``listing``: the repository's YAML files (``loader.discover``), when the caller has it;
+    ``refused``: files the loader would not read (builds that need them are not run).
+    Builds read a staged copy of the repository (``staging``), never the checkout itself.
     """
     root = Path(root).resolve()
     result = BuildResult()
@@ -751,8 +777,10 @@ def build_all(
         else:
             buildable.append(t)
     index = _sources(objects)
-    keys = sorted({t.key for t in buildable})
     with tempfile.TemporaryDirectory(prefix="flux-fleet-build-") as tmp:
+        staged = staging.stage(root, Path(tmp).resolve() / "repo")
+        buildable = _in_bounds(buildable, reaches, cls, staged, refused, result)
+        keys = sorted({t.key for t in buildable})
         workdirs = {key: Path(tmp).resolve() / f"b{i}" for i, key in enumerate(keys)}
         first = {}
         for t in buildable:
@@ -761,7 +789,7 @@ def build_all(
         shared = {key for group in groups if len(group) > 1 for key in group}
         for key, workdir in workdirs.items():
             workdir.mkdir()
-            kus = _wrapper(first[key], root, workdir, kdirs, listing)
+            kus = _wrapper(first[key], staged.root, workdir, kdirs, listing)
             if key in shared:
                 kus["transformers"] = [kustomize_batch.mark(workdir)]
             (workdir / "kustomization.yaml").write_text(yaml.safe_dump(kus, sort_keys=False))
@@ -780,7 +808,8 @@ def build_all(
                             "or add a kustomization.yaml that lists the manifests")
                 result.findings.append(_R["FF301"].at(
                     t.where, ("spec", "path"),
-                    f"kustomize build {t.path} failed: {_short(error, workdir, root)}", hint))
+                    f"kustomize build {t.path} failed: "
+                    f"{redact.error_text(_short(error, workdir, staged.root))}", hint))
                 continue
             result.built.setdefault(t.build_key, []).extend(
                 _objects(text, t, reaches[t.key], index, result, parsed))
