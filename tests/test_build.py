@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from tree_files import write_tree
 
+from flux_fleet import kustomize
 from flux_fleet.checks.build import (
     BuildResult,
     Classification,
@@ -17,7 +18,6 @@ from flux_fleet.checks.build import (
     file_objects,
     substitute,
 )
-from flux_fleet import kustomize
 from flux_fleet.kustomize import KustomizeError, build, first_error_line
 from flux_fleet.loader import load_tree
 from flux_fleet.model import BuildKey, KObject, ObjectId
