@@ -107,6 +107,7 @@ class _Stager:
             return
         for entry in entries:
             if not rel and entry.name in _VCS_DIRS:
+                self.stage.refused[entry.name] = "version control data, not in Flux's artifact"
                 continue
             self.entry(entry, posixpath.join(rel, entry.name) if rel else entry.name,
                        os.path.join(dst, entry.name), chain)
