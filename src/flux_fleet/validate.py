@@ -176,6 +176,10 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
         keep, outside = loader._discover(root)
         loaded = loader.load_tree(root, [f for f in (*keep, *outside) if not config.excluded(f)])
         listing = keep
+        if keep and all(config.excluded(f) for f in keep):
+            raise UserError(f"{config.source or 'exclude'}: the exclude patterns leave none of "
+                            f"the {len(keep)} YAML files to validate; a run that checks nothing "
+                            "is not clean", hint="narrow the exclude patterns")
     else:
         loaded = loader.load_tree(root)
         listing = loaded.discovered or []
