@@ -178,7 +178,8 @@ def test_kustomize_runs_with_a_memory_limit_and_no_network(tmp_path, monkeypatch
     shim = write_tree(tmp_path / "bin", {"kustomize": (
         "#!/bin/sh\nprintf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: limits\\n"
         "data:\\n  as: \"%s\"\\n  links: \"%s\"\\n' \"$(ulimit -v)\" "
-        "\"$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')\"\n")}) / "kustomize"
+        "\"$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')\"\n"),
+    }) / "kustomize"
     shim.chmod(0o755)
     monkeypatch.setenv("PATH", f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
     out = kustomize.build(tmp_path)
@@ -283,3 +284,36 @@ def test_repository_config_cannot_switch_tenancy_rules_off_under_tenant(tmp_path
     assert main(["validate", str(repo)]) == 0  # without --tenant the repository decides
     write_tree(repo, {".flux-fleet.yaml": "ignore: [FF402]\n"})
     assert main(["validate", str(repo), "--tenant"]) == 0
+
+
+def test_unreadable_folder_is_a_located_usage_error(capsys):
+    """As root nothing is unreadable: then the CLI runs as nobody (setpriv), in a fresh process
+    (in a folder of its own under the system temp dir, which nobody can reach)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="flux-fleet-unreadable-"))
+    home.chmod(0o755)
+    repo = write_tree(home / "repo", {"ok/cm.yaml": CM, "locked/cm.yaml": CM})
+    (repo / "locked").chmod(0)
+    try:
+        if os.geteuid() != 0:
+            err = usage_error(capsys, str(repo))
+        elif shutil.which("setpriv"):
+            done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534",
+                                   "--clear-groups", sys.executable, "-m", "flux_fleet",
+                                   "validate", str(repo)], capture_output=True, text=True,
+                                  timeout=120, check=False)
+            assert done.returncode == 2, done
+            err = done.stderr
+            assert "Traceback" not in err
+        else:
+            pytest.skip("running as root without setpriv: cannot make a folder unreadable")
+    finally:
+        (repo / "locked").chmod(0o755)
+    try:
+        assert "locked/: cannot read folder" in err
+        assert main(["validate", str(repo)]) == 0
+    finally:
+        shutil.rmtree(home)
