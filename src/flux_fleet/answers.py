@@ -360,7 +360,8 @@ def validate(answers: Mapping[str, Any]) -> list[str]:
     problems += check_tenants(a.get("tenants"), a.get("clusters"))
     platform = a.get("repo_kind", "platform") == "platform"
     if not platform:
-        names = [t.get("name") for t in a.get("tenants") or () if isinstance(t, Mapping)]
+        tenants = a.get("tenants") if isinstance(a.get("tenants"), list) else ()
+        names = [t.get("name") for t in tenants if isinstance(t, Mapping)]
         if a.get("tenant_name") not in names:
             problems.append(f"tenant_name '{a.get('tenant_name')}': not one of the tenants "
                             f"({', '.join(map(str, names)) or 'none defined'})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -127,6 +128,10 @@ def _from_yaml(path: Path, rel: str) -> dict[str, Any]:
                         hint=first.hint or "fix the YAML of the config file")
     if not docs:
         return {}
+    if len(docs) > 1:
+        raise UserError(f"{rel}:{docs[1].line}:{docs[1].column}: a second YAML document: the "
+                        "config file holds one mapping of settings",
+                        hint="merge the documents into one (remove the '---' line)")
     doc = docs[0]
 
     def locate(key: str) -> str:
@@ -159,11 +164,38 @@ def _from_pyproject(path: Path, rel: str) -> dict[str, Any] | None:
                           lambda key: f"{rel}: tool.flux-fleet.{key}")
 
 
+def _regular(path: Path, root: Path, rel: str) -> bool:
+    """Whether a config file is there; one that is a folder, a FIFO, a device or a link out
+    of the repository is an error (never opened), not a file to ignore."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        raise UserError(f"{rel}: cannot read: {err.strerror}",
+                        hint=f"make {rel} a readable file or remove it") from err
+    if stat.S_ISLNK(mode):
+        real, base = os.path.realpath(path), os.path.realpath(root)
+        if not real.startswith(base.rstrip(os.sep) + os.sep):
+            raise UserError(f"{rel}:1:1: is a symlink to outside the repository; not read",
+                            hint=f"make {rel} a regular file in the repository")
+        try:
+            mode = os.stat(real).st_mode
+        except OSError:
+            mode = 0
+    if not stat.S_ISREG(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "not a regular file (FIFO, device, ...)"
+        raise UserError(f"{rel}:1:1: is {what}: the config file must be a YAML file",
+                        hint=f"replace {rel} by a file holding one mapping of settings, or "
+                        "remove it")
+    return True
+
+
 def load_config(root: Path) -> Config:
     """Settings from the repository's config file, or defaults when there is none."""
     root = Path(root)
     yaml_path = root / CONFIG_YAML
-    if yaml_path.is_file():
+    if _regular(yaml_path, root, CONFIG_YAML):
         return replace(Config(**_from_yaml(yaml_path, CONFIG_YAML)), source=CONFIG_YAML)
     toml_path = root / PYPROJECT
     if toml_path.is_file():
@@ -198,6 +230,20 @@ def merge(config: Config, cli: Overrides) -> Config:
         if value is not None:
             changes[name] = value
     return replace(config, **changes)
+
+
+def check_tenancy(file_config: Config, config: Config, known: Iterable[str]) -> None:
+    """Under --tenant the repository's own config may not switch tenancy rules (FF5xx) off:
+    the repository is the one being checked, so its config is trusted no further than it."""
+    if not config.tenant:
+        return
+    off = sorted(c for c in known if c.startswith("FF5") and not file_config.enabled(c))
+    if off:
+        raise UserError(
+            f"{file_config.source or CONFIG_YAML}: switches off tenancy rule"
+            f"{'s' if len(off) > 1 else ''} {', '.join(off)}, refused under --tenant",
+            hint="remove FF5 codes from the config's select/ignore (a platform admin may pass "
+            "--ignore on the command line instead)")
 
 
 def check_codes(config: Config, known: Iterable[str]) -> None:

@@ -38,6 +38,7 @@ from yaml.events import (
     SequenceStartEvent,
 )
 
+from flux_fleet.errors import UserError
 from flux_fleet.model import Document, Finding, Severity
 from flux_fleet.rules import Rule
 
@@ -501,7 +502,8 @@ def _set(frame: _Frame, value: Any, positions: dict, findings: list[Finding], fi
 
 
 def _is_yaml(name: str) -> bool:
-    return name.endswith(YAML_SUFFIXES)
+    """YAML by its suffix, or kustomize's third accepted name, ``Kustomization``."""
+    return name.endswith(YAML_SUFFIXES) or name.rpartition("/")[2] == "Kustomization"
 
 
 def _in_work_tree(root: Path) -> bool:
@@ -556,8 +558,20 @@ def _git_files(root: Path) -> list[str] | None:
     return listing.result() if listing is not None else None
 
 
+def _unreadable(root: Path) -> Any:
+    """os.walk's error handler: a folder that cannot be listed is a usage error (exit 2), not a
+    silent gap in what was validated."""
+    def handler(err: OSError) -> None:
+        rel = os.path.relpath(err.filename, root) if err.filename else "."
+        raise UserError(f"{rel.replace(os.sep, '/')}/: cannot read folder: {err.strerror}",
+                        hint="make it readable by this user (chmod) or remove it from the "
+                        "repository")
+    return handler
+
+
 def _walk(root: Path) -> Iterator[str]:
-    for dirpath, dirnames, filenames in os.walk(root):  # never follows directory links
+    # never follows directory links
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_unreadable(root)):
         dirnames[:] = [d for d in dirnames if d not in (".git", ".hg", ".svn")]
         rel = os.path.relpath(dirpath, root)
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
@@ -690,12 +704,15 @@ def _speculate(root: Path, listing: _GitListing, limits: LoadLimits,
     """
     parsed: dict[str, _Read] = {}
     base = str(root)
-    for name in _walk(root):
-        if listing.done():
-            break
-        placed = where.place(name)
-        if placed == (True, True):
-            parsed[name] = _read(base, name, limits)
+    try:
+        for name in _walk(root):
+            if listing.done():
+                break
+            placed = where.place(name)
+            if placed == (True, True):
+                parsed[name] = _read(base, name, limits)
+    except UserError:
+        pass  # git decides what is listed; an unreadable file it lists is an FF103 finding
     return parsed
 
 

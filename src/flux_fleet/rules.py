@@ -17,6 +17,7 @@ RULE_MODULES = (
     "flux_fleet.loader",
     "flux_fleet.checks.schema",
     "flux_fleet.checks.build",
+    "flux_fleet.staging",
     "flux_fleet.checks.references",
     "flux_fleet.checks.tenancy",
     "flux_fleet.checks.drift",

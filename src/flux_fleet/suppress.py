@@ -4,16 +4,21 @@
     # flux-fleet: ignore FF402, FF403                (the next line that is not a comment)
     # flux-fleet: ignore-file FF202                  (the whole file, anywhere in it)
 
-A comment without codes suppresses every rule at that place. Suppressions are data
-(``Suppressions``) built by a pure function of the text, so they are easy to test.
+A comment without codes suppresses every rule at that place. Only real YAML comments count:
+the same text inside a quoted or block scalar is data (a tenant could otherwise silence a whole
+file from a value). Suppressions are data (``Suppressions``) built by a pure function of the
+text, so they are easy to test.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from flux_fleet.model import Finding
 
@@ -41,15 +46,48 @@ def _codes(text: str) -> set[str]:
     return found or {ALL}
 
 
+def _scalar_spans(text: str) -> tuple[list[int], list[int]]:
+    """(starts, ends) of the scalars in ``text``, as character offsets; a YAML error ends
+    the scan (what follows it is not YAML, so a ``#`` there is taken as written)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.ScalarToken):
+                starts.append(token.start_mark.index)
+                ends.append(token.end_mark.index)
+    except yaml.YAMLError:
+        pass
+    return starts, ends
+
+
+def _in_scalar(offset: int, spans: tuple[list[int], list[int]]) -> bool:
+    i = bisect.bisect_right(spans[0], offset) - 1
+    return i >= 0 and offset < spans[1][i]
+
+
+def _comment(line: str, offset: int, spans: tuple[list[int], list[int]]) -> re.Match[str] | None:
+    """The suppression comment on a line, if it is a real comment (not scalar text)."""
+    for match in _COMMENT.finditer(line):
+        if not _in_scalar(offset + match.start(), spans):
+            return match
+    return None
+
+
 def parse(text: str) -> Suppressions:
     """The suppressions a file's text declares."""
     out = Suppressions()
     if "flux-fleet:" not in text:
         return out
+    spans = _scalar_spans(text)
     pending: set[str] = set()  # from standalone comment lines, for the next code line
-    for number, line in enumerate(text.splitlines(), start=1):
+    offset = 0
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        here_at = offset
+        offset += len(line)
+        line = line.rstrip("\r\n")
         stripped = line.strip()
-        match = _COMMENT.search(line)
+        match = _comment(line, here_at, spans)
         if match is not None and match.group(1) == "ignore-file":
             out.file_codes |= _codes(match.group(2))
             continue

@@ -145,6 +145,11 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _refused(found: Iterable[Finding]) -> frozenset[str]:
+    """Files the loader would not hand on (too large, alias bombs, too deep, unreadable)."""
+    return frozenset(f.file for f in found if f.rule in ("FF103", "FF105", "FF106", "FF107"))
+
+
 def validate(root: Path, config: Config | None = None) -> ValidationResult:
     """Run every check over the repository at ``root``; never raises for problems in files."""
     with _collector_paused():
@@ -171,6 +176,10 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
         keep, outside = loader._discover(root)
         loaded = loader.load_tree(root, [f for f in (*keep, *outside) if not config.excluded(f)])
         listing = keep
+        if keep and all(config.excluded(f) for f in keep):
+            raise UserError(f"{config.source or 'exclude'}: the exclude patterns leave none of "
+                            f"the {len(keep)} YAML files to validate; a run that checks nothing "
+                            "is not clean", hint="narrow the exclude patterns")
     else:
         loaded = loader.load_tree(root)
         listing = loaded.discovered or []
@@ -195,7 +204,8 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
         with ThreadPoolExecutor(max_workers=1) as background:
             building = background.submit(build.build_all, root, documents, objects,
                                          jobs=config.build_jobs, classification=cls,
-                                         listing=listing, roots=roots)
+                                         listing=listing, roots=roots,
+                                         refused=_refused(loaded.findings))
             _split(schema.check_objects(objects, store, strict=config.strict), findings,
                    skipped)
             clock.lap("schema")

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from flux_fleet import kustomize, kustomize_batch, reconcile
+from flux_fleet import kustomize, kustomize_batch, reconcile, redact, staging
 from flux_fleet.loader import discover, load_text
 from flux_fleet.model import BuildKey, Document, Finding, KObject, ObjectId, Severity, Skipped
 from flux_fleet.reconcile import SyncRoot, find_roots
@@ -705,6 +705,29 @@ def _short(message: str, workdir: Path, root: Path) -> str:
     return message
 
 
+def _in_bounds(targets: list[_Target], reaches: dict[tuple[str, str], _Reach],
+               cls: Classification, staged: staging.Stage, refused: frozenset[str],
+               result: BuildResult) -> list[_Target]:
+    """The targets whose builds stay inside the stage and read no refused file; the others
+    get their located findings (FF304, FF305) instead of a build."""
+    verdicts: dict[tuple[str, str], list[Finding]] = {}
+    kept: list[_Target] = []
+    for t in targets:
+        found = verdicts.get(t.key)
+        if found is None:
+            reach = reaches[t.key]
+            found = staging.boundary(reach.configs, cls.kustomizations, staged.refused, refused)
+            found += [staging.RULES[1].at(t.where, ("spec", "path"),
+                                          f"the build would read {f}, which the loader refused "
+                                          "(see its FF105/FF106 finding); it is not run")
+                      for f in sorted(reach.files & refused)]
+            verdicts[t.key] = found
+        result.findings.extend(found)
+        if not found:
+            kept.append(t)
+    return kept
+
+
 def build_all(
     root: Path,
     documents: list[Document],
@@ -714,6 +737,7 @@ def build_all(
     classification: Classification | None = None,
     listing: list[str] | None = None,
     roots: list[SyncRoot] | None = None,
+    refused: frozenset[str] = frozenset(),
 ) -> BuildResult:
     """Build what each cluster applies from this repository, each distinct build once.
 
@@ -724,7 +748,9 @@ def build_all(
     of bases) every Flux Kustomization sourced from a GitRepository defined here is built, or
     else every root kustomization folder.
 
-    ``listing``: the repository's YAML files (``loader.discover``), when the caller has it.
+    ``listing``: the repository's YAML files (``loader.discover``), when the caller has it;
+    ``refused``: files the loader would not read (builds that need them are not run).
+    Builds read a staged copy of the repository (``staging``), never the checkout itself.
     """
     root = Path(root).resolve()
     result = BuildResult()
@@ -750,9 +776,10 @@ def build_all(
                                         "kustomize not found (install kustomize or kubectl)",
                                         str(t.id)))
         return result
-    run = _Runner(root, cls, listing, objects, jobs or os.cpu_count() or 1, result)
+    run = _Runner(root, cls, listing, objects, jobs or os.cpu_count() or 1, result, refused)
     with tempfile.TemporaryDirectory(prefix="flux-fleet-build-") as tmp:
         run.scratch = Path(tmp).resolve()
+        run.staged = staging.stage(root, run.scratch / "repo")
         by_cluster = {r.cluster: r for r in roots}
         visited: set[tuple[str, ObjectId]] = {(t.cluster, t.id) for t in targets}
         git_sources: dict[str, dict[tuple[str, str], KObject]] = {}  # cluster -> applied repos
@@ -880,7 +907,9 @@ class _Runner:
     objects: list[KObject]
     jobs: int
     result: BuildResult
+    refused: frozenset[str] = frozenset()  # files the loader would not read
     scratch: Path = Path()
+    staged: staging.Stage | None = None  # the copy of the repository kustomize reads
     count: int = 0
     processes: int = 0
     outputs: dict[tuple[str, str], tuple[str | None, str]] = field(default_factory=dict)
@@ -908,6 +937,9 @@ class _Runner:
                     f"remote base {', '.join(reach.remote)} cannot be built offline", str(t.id)))
             else:
                 buildable.append(t)
+        assert self.staged is not None
+        buildable = _in_bounds(buildable, self.reaches, self.cls, self.staged, self.refused,
+                               self.result)
         first: dict[tuple[str, str], _Target] = {}
         for t in buildable:
             if t.key not in self.outputs:
@@ -927,7 +959,8 @@ class _Runner:
                 self.result.findings.append(_R["FF301"].at(
                     t.where, ("spec", "path"),
                     f"kustomize build {t.path} failed: "
-                    f"{_short(error, self.workdirs[t.key], self.root)}", hint))
+                    f"{redact.error_text(_short(error, self.workdirs[t.key], self.staged.root))}",
+                    hint))
                 continue
             objs = _objects(text, t, self.reaches[t.key], self.index, self.result, self.parsed)
             self.result.built.setdefault(t.build_key, []).extend(objs)
@@ -942,7 +975,8 @@ class _Runner:
         shared = {key for group in groups if len(group) > 1 for key in group}
         for key, workdir in workdirs.items():
             workdir.mkdir()
-            kus = _wrapper(first[key], self.root, workdir, self.kdirs, self.listing)
+            assert self.staged is not None
+            kus = _wrapper(first[key], self.staged.root, workdir, self.kdirs, self.listing)
             if key in shared:
                 kus["transformers"] = [kustomize_batch.mark(workdir)]
             (workdir / "kustomization.yaml").write_text(yaml.safe_dump(kus, sort_keys=False))

@@ -87,17 +87,19 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
     Exit status: 0 clean, 1 errors found (warnings too with --strict),
                  2 usage error or unreadable input (missing PATH, bad config file).
     """
-    from flux_fleet.config import Overrides, check_codes, load_config, merge
+    from flux_fleet.config import Overrides, check_codes, check_tenancy, load_config, merge
     from flux_fleet.report import ReportContext, make_reporter, summary, use_color
     from flux_fleet.validate import available_rules
     from flux_fleet.validate import validate as run_validation
 
     root = resolve_root(paths)
-    config = merge(load_config(root), Overrides(
+    file_config = load_config(root)
+    config = merge(file_config, Overrides(
         select=select, ignore=ignore, strict=strict, tenant=tenant,
         kubeconform=use_kubeconform, build=use_build, jobs=jobs))
     rules = available_rules()
     check_codes(config, rules)
+    check_tenancy(file_config, config, rules)
     result = run_validation(root, config)
 
     stream: TextIO
