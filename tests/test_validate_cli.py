@@ -55,10 +55,13 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def break_fleet(fleet: Path) -> Path:
-    """Add a ConfigMap whose data value is a number: a schema error (FF202) at line 7."""
+    """Add a ConfigMap whose data value is a number to what every cluster applies (listed in
+    infrastructure/base/kustomization.yaml): a schema error (FF202) at line 7."""
     bad = fleet / "infrastructure" / "base" / "settings.yaml"
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_text(BAD_CONFIGMAP)
+    kus = bad.parent / "kustomization.yaml"
+    kus.write_text(kus.read_text().replace("resources: []", "resources: [settings.yaml]"))
     return bad
 
 
@@ -99,7 +102,7 @@ def test_no_build_checks_the_files_and_says_what_it_left_out(capsys, fleet: Path
     break_fleet(fleet)  # a bad ConfigMap: a file object, found without building
     kust = fleet / "infrastructure" / "base" / "kustomization.yaml"
     kust.write_text("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-                    "resources:\n  - missing.yaml\n")  # only a build notices this
+                    "resources:\n  - settings.yaml\n  - missing.yaml\n")  # only a build notices
     code, out, _ = run(capsys, str(fleet), "--format", "json")
     assert code == 1
     assert {f["rule"] for f in json.loads(out)["findings"]} >= {"FF202", "FF301"}

@@ -23,10 +23,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from flux_fleet import loader, reconcile, suppress
+from flux_fleet import kustomize, loader, reconcile, suppress
 from flux_fleet.checks import build, drift, references, schema, tenancy
 from flux_fleet.config import Config
-from flux_fleet.errors import UserError
+from flux_fleet.errors import FleetError, UserError
 from flux_fleet.flux import TenancySettings
 from flux_fleet.model import Document, Finding, Inventory, KObject, Severity, Skipped
 from flux_fleet.resources import schemas_dir
@@ -130,6 +130,33 @@ def _fresh_built(built: dict[Any, list[KObject]], objects: list[KObject]) -> Ite
                 yield obj
 
 
+def _as_applied(raw: list[Finding], objects: list[KObject],
+                built: build.BuildResult) -> tuple[list[Finding], list[Skipped]]:
+    """The file objects' findings that stand for what the clusters apply.
+
+    An object is checked in the form the API server receives. Where a cluster applies it
+    unchanged, its finding at the file is that check; where every cluster changes it
+    (namespace, patches, substitution) the built forms are checked instead; a file no
+    cluster applies is not applied at all: skipped, with the reason, not judged.
+    """
+    data_of = {(o.document.file, o.id.kind, o.id.name): o.data for o in objects}
+    unchanged: set[tuple[str, str]] = set()
+    for objs in built.built.values():
+        for obj in objs:
+            if data_of.get((obj.source_file, obj.id.kind, obj.id.name)) == obj.data:
+                unchanged.add((obj.source_file, str(obj.id)))
+    failed = built.unbuilt - built.reached  # only a failed build would read them: as written
+    kept = [f for f in raw if (f.file, f.object) in unchanged or f.file in failed]
+    skips: dict[str, Skipped] = {}
+    for obj in objects:
+        file = obj.document.file
+        if file not in built.reached and file not in failed and file not in skips:
+            skips[file] = Skipped(file, obj.document.line, "not-applied",
+                                  "not applied by any Flux Kustomization of this repository's "
+                                  "clusters: not checked", str(obj.id))
+    return kept, list(skips.values())
+
+
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """A run builds hundreds of thousands of small, acyclic dicts and lists; the cyclic
@@ -171,18 +198,15 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
 
     # load: every file read and parsed once
     if config.exclude:
-        # the loader's discovery also returns links out of the repository, which load_tree
-        # reports (FF107) instead of reading
-        keep, outside = loader._discover(root)
-        loaded = loader.load_tree(root, [f for f in (*keep, *outside) if not config.excluded(f)])
-        listing = keep
+        keep, _ = loader._discover(root)
         if keep and all(config.excluded(f) for f in keep):
             raise UserError(f"{config.source or 'exclude'}: the exclude patterns leave none of "
                             f"the {len(keep)} YAML files to validate; a run that checks nothing "
                             "is not clean", hint="narrow the exclude patterns")
-    else:
-        loaded = loader.load_tree(root)
-        listing = loaded.discovered or []
+    # excluded files are still read: the clusters apply them all the same, so builds and
+    # references must see them; only findings located in them are dropped (filters below)
+    loaded = loader.load_tree(root)
+    listing = loaded.discovered or []
     findings.extend(loaded.findings)
     documents = loaded.documents
     stats.files, stats.bytes, stats.documents = loaded.files, loaded.bytes, len(documents)
@@ -200,18 +224,23 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
     # builds, in parallel, each distinct (path, options) once; they run in kustomize
     # processes while this thread checks the file objects' schemas
     store = SchemaStore(schemas_dir())  # one store: each schema compiled once
+    raw: list[Finding] = []  # the file objects' own findings; kept where nothing changes them
     if config.build:
+        if kustomize.command() is None:
+            raise FleetError("kustomize not found: a full validate builds what Flux builds and "
+                             "never reports a fleet it did not build as clean",
+                             hint="install kustomize or kubectl, or pass --no-build to check "
+                                  "the files only")
         with ThreadPoolExecutor(max_workers=1) as background:
             building = background.submit(build.build_all, root, documents, objects,
                                          jobs=config.build_jobs, classification=cls,
                                          listing=listing, roots=roots,
                                          refused=_refused(loaded.findings))
-            _split(schema.check_objects(objects, store, strict=config.strict), findings,
-                   skipped)
+            _split(schema.check_objects(objects, store, strict=config.strict), raw, skipped)
             clock.lap("schema")
             built = building.result()
     else:
-        _split(schema.check_objects(objects, store, strict=config.strict), findings, skipped)
+        _split(schema.check_objects(objects, store, strict=config.strict), raw, skipped)
         clock.lap("schema")
         built = build.BuildResult()
         result.notes.append("kustomize builds skipped (--no-build): built objects were not "
@@ -222,8 +251,14 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
     stats.built_objects = sum(len(v) for v in built.built.values())
     clock.lap("build")
 
-    _split(schema.check_objects(list(_fresh_built(built.built, objects)), store,
-                                strict=config.strict), findings, skipped)
+    if config.build and roots:
+        kept, unapplied = _as_applied(raw, objects, built)
+        findings.extend(kept)
+        skipped.extend(unapplied)
+    else:
+        findings.extend(raw)
+    fresh = build.relocate(list(_fresh_built(built.built, objects)), objects)
+    _split(schema.check_objects(fresh, store, strict=config.strict), findings, skipped)
     clock.lap("schema")
 
     # graph rules: references, tenancy, drift

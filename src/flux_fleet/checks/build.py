@@ -255,6 +255,8 @@ class BuildResult:
     count: int = 0  # distinct kustomize builds run
     processes: int = 0  # kustomize processes they took (small builds share one)
     roots: list[SyncRoot] = field(default_factory=list)  # the clusters' entries, when any
+    reached: set[str] = field(default_factory=set)  # files some successful build reads
+    unbuilt: set[str] = field(default_factory=set)  # files only failed builds would read
 
 
 @dataclass(frozen=True)
@@ -882,6 +884,13 @@ def _children(root: Path, objs: list[KObject], sync: SyncRoot,
     return out
 
 
+def relocate(built: list[KObject], objects: list[KObject]) -> list[KObject]:
+    """Built objects placed at the file objects they came from, so that a finding about one
+    points at the line where it is written (once, whichever clusters apply it)."""
+    index = _sources(objects)
+    return [_located(obj, index) for obj in built]
+
+
 def _located(obj: KObject, index: _FileIndex) -> KObject:
     """A built object with the document of the file object it came from, when that is known:
     findings about it then point at the line where it is written."""
@@ -956,6 +965,7 @@ class _Runner:
                     hint = ("This folder has no kustomization.yaml, so every .yaml file in it is "
                             "applied: move non-Kubernetes YAML (Helm values, configs) elsewhere "
                             "or add a kustomization.yaml that lists the manifests")
+                self.result.unbuilt |= self.reaches[t.key].files
                 self.result.findings.append(_R["FF301"].at(
                     t.where, ("spec", "path"),
                     f"kustomize build {t.path} failed: "
@@ -964,6 +974,7 @@ class _Runner:
                 continue
             objs = _objects(text, t, self.reaches[t.key], self.index, self.result, self.parsed)
             self.result.built.setdefault(t.build_key, []).extend(objs)
+            self.result.reached |= self.reaches[t.key].files
             produced.append((t, objs))
         return produced
 
