@@ -84,16 +84,18 @@ def git_ref(spec: Any) -> str:
     return ""
 
 
-def repo_path(value: Any) -> str | None:
-    """A Flux ``spec.path`` as a repository-relative folder ("." for the root); None if it
-    climbs out of the source (the controller refuses it)."""
-    raw = str(value or "").strip().replace("\\", "/").lstrip("/")
-    if not raw:
-        return "."
-    joined = posixpath.normpath(raw)
-    if joined == ".." or joined.startswith("../"):
-        return None
-    return joined
+def repo_path(value: Any) -> str:
+    """A Flux ``spec.path`` as a repository-relative folder ("." for the root), resolved the
+    way kustomize-controller resolves it: ``securejoin.SecureJoin(artifactDir, spec.path)``,
+    where ``..`` above the root stays at the root (``../components/x`` is ``components/x``)."""
+    parts: list[str] = []
+    for part in str(value or "").strip().replace("\\", "/").split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()  # SecureJoin: '..' stops at the root, it never leaves it
+        elif part not in ("", "."):
+            parts.append(part)
+    return "/".join(parts) or "."
 
 
 def _under(file: str, folder: str) -> bool:

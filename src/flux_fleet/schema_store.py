@@ -62,6 +62,9 @@ class SchemaStore:
         self._rules: dict[str, tuple[CelRule, ...]] = {}
         self._schemas: dict[str, dict[str, Any]] = {}
         self._clean: set[tuple[str, str, str]] = set()
+        #: kind -> enum values the cluster's CRDs accept beyond the shipped schema's
+        #: (the Flux Operator patches Alert and Receiver to watch its own kinds)
+        self.enum_extensions: dict[str, frozenset[str]] = {}
         self._lock = Lock()
         # how often an object was fully checked ("checked") or known clean ("repeat"), and
         # how the schema part was decided ("fast": compiled yes/no, "located": jsonschema)

@@ -224,6 +224,8 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
     # builds, in parallel, each distinct (path, options) once; they run in kustomize
     # processes while this thread checks the file objects' schemas
     store = SchemaStore(schemas_dir())  # one store: each schema compiled once
+    if schema.installed_by_operator(documents):
+        store.enum_extensions = {"Alert": schema.OPERATOR_KINDS, "Receiver": schema.OPERATOR_KINDS}
     raw: list[Finding] = []  # the file objects' own findings; kept where nothing changes them
     if config.build:
         if kustomize.command() is None:

@@ -206,9 +206,37 @@ def check_object(obj: KObject, store: SchemaStore, *, strict: bool) -> Iterator[
     except RecursionError:
         yield _skip(obj, (), "schema", "too deeply nested to validate")
         return
+    extra = store.enum_extensions.get(kind)
+    if extra:
+        errors = [e for e in errors if not (e.validator == "enum" and e.instance in extra)]
     for error in errors:
         yield from _from_error(obj, error, kind, seen_required)
     yield from _check_cel(obj, store, api_version, kind)
+
+
+#: What the Flux Operator adds to the Alert and Receiver CRDs it installs: its own kinds as
+#: event sources / receiver resources (flux-operator's builder patches those enums).
+OPERATOR_KINDS = frozenset({"FluxInstance", "ResourceSet", "ResourceSetInputProvider"})
+_OPERATOR_CHARTS = ("flux-operator", "flux-instance")
+
+
+def installed_by_operator(documents: Iterable[Any]) -> bool:
+    """Does this fleet run Flux through the Flux Operator (a FluxInstance, or its charts)?"""
+    for doc in documents:
+        data = doc.data
+        if not isinstance(data, dict):
+            continue
+        if str(data.get("apiVersion", "")).startswith("fluxcd.controlplane.io/"):
+            return True
+        chart = data.get("spec", {}).get("chart") if isinstance(data.get("spec"), dict) else None
+        name = chart.get("spec", {}).get("chart") if isinstance(chart, dict) and isinstance(
+            chart.get("spec"), dict) else None
+        if isinstance(name, str) and any(c in name for c in _OPERATOR_CHARTS):
+            return True
+        ref = data.get("spec", {}).get("chartRef") if isinstance(data.get("spec"), dict) else None
+        if isinstance(ref, dict) and any(c in str(ref.get("name", "")) for c in _OPERATOR_CHARTS):
+            return True
+    return False
 
 
 def _unknown_hint(store: SchemaStore, api_version: str, kind: str) -> str:

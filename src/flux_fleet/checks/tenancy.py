@@ -356,8 +356,9 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
             ".",
             1,
             "tenancy",
-            "single-tenant fleet: no tenant-labelled Namespace, no lockdown "
-            "flags, no flux-fleet tenants (use --tenant or tenant_mode 'on' to check anyway)",
+            "single-tenant fleet: tenancy rules not applied (no multi-tenancy lockdown flags "
+            "on the Flux controllers, no flux-fleet tenants; use --tenant to check a tenant "
+            "repository)",
         )
         return
     if not t.tenant_repo:
@@ -372,9 +373,18 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
 
 
 def _multi_tenant(t: Tenancy, lockdowns: list[Document]) -> bool:
-    if t.tenant_repo or t.settings.tenant_namespaces or t.labelled:
+    """Tenancy is there when the platform locked Flux down for it (the Flux multi-tenancy
+    lockdown: --no-cross-namespace-refs / --default-service-account on the controllers) or
+    the flux-fleet answers define tenants. Other controller flags (--concurrent) and the
+    tenant label, which Flux's own examples use as an ownership label, are not tenancy."""
+    if t.tenant_repo or t.settings.tenant_namespaces:
         return True
-    return any(_flags_of(t.inv, doc, t.patch_memo) for doc in lockdowns)
+    return any(flag in flags for doc in lockdowns
+               for flags in _flags_of(t.inv, doc, t.patch_memo).values()
+               for flag in _TENANCY_FLAGS)
+
+
+_TENANCY_FLAGS = ("--no-cross-namespace-refs", "--default-service-account")
 
 
 # --- lockdown ----------------------------------------------------------------------------------
