@@ -369,7 +369,9 @@ def validate(answers: Mapping[str, Any]) -> list[str]:
     elif a.get("allowed_source_prefixes"):
         problems += check_prefixes(a.get("allowed_source_prefixes"), None)
     if "sops_age_recipients" in a or (platform and a.get("sops")):
-        problems += check_age(a.get("sops_age_recipients", []), platform and bool(a.get("sops")))
+        recipients = a.get("sops_age_recipients")  # None: copier.yml's default left it unset
+        problems += check_age([] if recipients is None else recipients,
+                              platform and bool(a.get("sops")))
     if "template_url" in a:
         problems += check_url("template_url", a.get("template_url"))
     return problems
