@@ -1,0 +1,50 @@
+"""A newcomer's first hour: every command the fleet's README and messages print really works."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from flux_fleet.cli import main
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def new(dest: Path, *data: str) -> Path:
+    args = ["new", str(dest), "--defaults"]
+    for item in data:
+        args += ["--data", item]
+    assert main(args) == 0
+    return dest
+
+
+def readme_command(readme: str, starts: str) -> list[str]:
+    """The one shell line of the README that starts with ``starts``, split like a shell would."""
+    lines = [line.strip() for line in readme.splitlines() if line.strip().startswith(starts)]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0])
+
+
+def test_the_readme_tenant_command_renders_the_new_tenants_repo(tmp_path: Path) -> None:
+    fleet = new(tmp_path / "acme", "fleet_name=acme", "tenants=[{name: dev-team, repo_url: "
+                "https://github.com/example-org/dev-team}, {name: team-b, repo_url: "
+                "https://github.com/example-org/team-b}]")
+    argv = readme_command((fleet / "README.md").read_text(), "copier copy")
+    assert argv[-2] == "https://github.com/flux-fleet/flux-fleet" and argv[-1] == "<name>"
+    # Offline: the template is this checkout; the version is its working tree.
+    argv[-2] = str(REPO_ROOT)
+    argv[argv.index("--vcs-ref") + 1] = "HEAD"
+    argv = [str(BIN / "copier"), *argv[1:-1], "team-b"]
+    argv = [a.replace("<name>", "team-b") for a in argv]
+    out = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    answers = yaml.safe_load((tmp_path / "team-b" / ".copier-answers.yml").read_text())
+    assert answers["repo_kind"] == "tenant" and answers["tenant_name"] == "team-b"
+    assert (tmp_path / "team-b" / "staging" / "kustomization.yaml").is_file()
+    assert re.search(r"tenant_name=<name>", (fleet / "README.md").read_text())
