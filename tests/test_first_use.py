@@ -48,3 +48,41 @@ def test_the_readme_tenant_command_renders_the_new_tenants_repo(tmp_path: Path) 
     assert answers["repo_kind"] == "tenant" and answers["tenant_name"] == "team-b"
     assert (tmp_path / "team-b" / "staging" / "kustomization.yaml").is_file()
     assert re.search(r"tenant_name=<name>", (fleet / "README.md").read_text())
+
+
+def test_urls_with_ports_and_at_the_host_root_render_and_keep_their_port(tmp_path: Path) -> None:
+    from flux_fleet.bootstrap import bootstrap_argv, load_fleet
+
+    cases = {
+        "ssh://git@git.example.com:2222/platform/fleet.git": (
+            "gitlab", ["ssh://git@git.example.com:2222/platform/", "https://git.example.com/platform/"],
+            ["--hostname=git.example.com", "--ssh-hostname=git.example.com:2222"]),
+        "https://gitea.example.com:3000/platform/fleet": (
+            "gitea", ["https://gitea.example.com:3000/platform/", "ssh://git@gitea.example.com/platform/"],
+            ["--hostname=gitea.example.com:3000"]),
+        "https://git.example.com/fleet.git": (
+            "git", ["https://git.example.com/", "ssh://git@git.example.com/"], []),
+    }
+    for i, (url, (provider, prefixes, flags)) in enumerate(cases.items()):
+        dest = new(tmp_path / f"f{i}", f"git_provider={provider}", f"repo_url={url}")
+        answers = yaml.safe_load((dest / ".copier-answers.yml").read_text())
+        assert answers["allowed_source_prefixes"] == prefixes, url
+        argv = bootstrap_argv(load_fleet(dest), "staging")
+        assert [a for a in argv if a.startswith(("--hostname", "--ssh-hostname"))] == flags
+        assert " ".join(argv) in (dest / "README.md").read_text(), "README mirrors bootstrap"
+        tenant_url = answers["tenants"][0]["repo_url"]
+        assert any(tenant_url.startswith(p) for p in prefixes), tenant_url
+
+
+def test_a_tenant_repo_at_the_host_root_is_a_git_url(tmp_path: Path) -> None:
+    new(tmp_path / "fleet", "allowed_source_prefixes=[]",
+        "tenants=[{name: team-x, repo_url: 'https://git.example.com/team-x.git'}]")
+
+
+def test_github_fleet_at_the_host_root_says_what_bootstrap_needs(
+        tmp_path: Path, capsys) -> None:
+    assert main(["new", str(tmp_path / "f"), "--defaults",
+                 "--data", "repo_url=https://github.com/fleet"]) == 2
+    err = capsys.readouterr().err
+    assert "`flux bootstrap github` needs https://host/owner/repo" in err
+    assert "git_provider git" in err

@@ -24,7 +24,11 @@ DEFAULT_ROLE = "admin"
 DEFAULT_BRANCH = "main"
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_REPO_URL = re.compile(r"^(https?|ssh)://([^@/\s]+@)?[A-Za-z0-9.-]+(:[0-9]+)?/[^\s/]+(/[^\s/]+)+/?$")
+# A repository may sit at the host's root (https://git.example.com/team-x.git) and behind a port.
+_REPO_URL = re.compile(r"^(https?|ssh)://([^@/\s]+@)?[A-Za-z0-9.-]+(:[0-9]+)?(/[^\s/]+)+/?$")
+_OWNER_REPO = re.compile(r"^[a-z+]+://[^/]+/[^/]+/[^/]")
+# The providers whose `flux bootstrap <provider>` needs an owner (or project) and a repository.
+OWNER_PROVIDERS = ("github", "gitlab", "gitea", "bitbucket-server")
 _URL = re.compile(r"^(https?|ssh)://[^\s/]+(/\S*)?$")
 _PREFIX = re.compile(r"^(https?|ssh|oci)://[^\s/]+(/\S*)?$")
 _ROLE = re.compile(r"^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$")
@@ -162,6 +166,9 @@ def check_repo_url(where: str, value: Any, provider: str = "git") -> Iterator[st
     if not isinstance(value, str) or not _REPO_URL.match(value):
         yield (f"{where} '{value}': not a Git repository URL (use https://host/owner/repo or "
                "ssh://git@host/owner/repo)")
+    elif provider in OWNER_PROVIDERS and not _OWNER_REPO.match(value):
+        yield (f"{where} '{value}': `flux bootstrap {provider}` needs https://host/owner/repo "
+               "(choose git_provider git for a repository at the host's root)")
     elif (provider == "bitbucket-server" and not re.search(r"/scm/[^/]+/[^/]+$", value)
           and not value.startswith("ssh://")):
         yield f"{where} '{value}': a Bitbucket Server URL looks like https://host/scm/<project>/<repo>.git"
