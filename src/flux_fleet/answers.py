@@ -332,8 +332,9 @@ def check_prefixes(items: Any, tenants: Any) -> Iterator[str]:
     for i, t in enumerate(tenants):
         url = t.get("repo_url") if isinstance(t, Mapping) else None
         if isinstance(url, str) and not any(url.startswith(p) for p in prefixes):
-            yield (f"tenants[{i}].repo_url '{url}': outside allowed_source_prefixes (the source "
-                   "policy would reject it)")
+            yield (f"tenants[{i}].repo_url '{url}': outside allowed_source_prefixes "
+                   f"({', '.join(prefixes)}); the source policy would reject it; allow its "
+                   "prefix with `flux-fleet sources add <prefix>`")
 
 
 def check_age(items: Any, sops: bool) -> Iterator[str]:
