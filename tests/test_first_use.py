@@ -86,3 +86,35 @@ def test_github_fleet_at_the_host_root_says_what_bootstrap_needs(
     err = capsys.readouterr().err
     assert "`flux bootstrap github` needs https://host/owner/repo" in err
     assert "git_provider git" in err
+
+
+def rendered_rev(commit: str, template_version: str) -> str:
+    """The revision the fleet's pre-commit config and CI pin, from the template's own macro."""
+    from flux_fleet.render import Questionnaire
+
+    env = Questionnaire(REPO_ROOT).env
+    source = ("{% import 'template/_shared/macros.jinja' as m with context %}{{ m.rev() }}")
+    answers = {"_commit": commit} if commit else {}
+    return env.from_string(source).render(_copier_answers=answers,
+                                          template_version=template_version)
+
+
+def test_pre_commit_pins_a_revision_git_can_check_out() -> None:
+    assert rendered_rev("v1.4.0", "") == "v1.4.0"
+    assert rendered_rev("v1.4.0-3-gabc1234", "") == "abc1234"
+    assert rendered_rev("v1.4.0-3-gabc1234-dirty", "") == "abc1234"
+    assert rendered_rev("abc1234", "") == "abc1234"
+    assert rendered_rev("", "0.0.1.dev28+g1a2b3c4d") == "1a2b3c4d"
+    assert rendered_rev("", "0.0.1.dev28+g1a2b3c4d.d20261202") == "1a2b3c4d"
+    assert rendered_rev("", "1.4.0") == "v1.4.0"
+    assert rendered_rev("", "") == "main"
+
+
+def test_a_commit_that_only_deletes_files_still_runs_the_hook(tmp_path: Path) -> None:
+    """pre-commit skips a hook no staged file matches, and a deleted file matches nothing."""
+    hooks = yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert [h["always_run"] for h in hooks] == [True]
+    assert all(h["pass_filenames"] is False for h in hooks)
+    fleet = new(tmp_path / "fleet")
+    config = yaml.safe_load((fleet / ".pre-commit-config.yaml").read_text())
+    assert config["repos"][0]["hooks"] == [{"id": "flux-fleet-validate", "always_run": True}]
