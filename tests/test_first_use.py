@@ -118,3 +118,17 @@ def test_a_commit_that_only_deletes_files_still_runs_the_hook(tmp_path: Path) ->
     fleet = new(tmp_path / "fleet")
     config = yaml.safe_load((fleet / ".pre-commit-config.yaml").read_text())
     assert config["repos"][0]["hooks"] == [{"id": "flux-fleet-validate", "always_run": True}]
+
+
+def test_validate_help_lists_every_exit_code(capsys) -> None:
+    assert main(["validate", "--help"]) == 0
+    assert re.search(r"\b3 an external tool failed", capsys.readouterr().out)
+
+
+def test_sops_comment_names_the_secret_the_manifests_use(tmp_path: Path) -> None:
+    age = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+    fleet = new(tmp_path / "fleet", "sops=true", f"sops_age_recipients=[{age}]")
+    comment = (fleet / ".sops.yaml").read_text()
+    assert "<tenant>-sops-age" in comment and "<tenant-ns>/sops-age" not in comment
+    sync = (fleet / "tenants" / "base" / "dev-team" / "sync.yaml").read_text()
+    assert "dev-team-sops-age" in sync
