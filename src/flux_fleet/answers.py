@@ -368,7 +368,8 @@ def validate(answers: Mapping[str, Any]) -> list[str]:
     problems += check_tenants(a.get("tenants"), a.get("clusters"))
     platform = a.get("repo_kind", "platform") == "platform"
     if not platform:
-        names = [t.get("name") for t in a.get("tenants") or () if isinstance(t, Mapping)]
+        given = a.get("tenants") if _is_list(a.get("tenants")) else []
+        names = [t.get("name") for t in given if isinstance(t, Mapping)]
         if a.get("tenant_name") not in names:
             problems.append(f"tenant_name '{a.get('tenant_name')}': not one of the tenants "
                             f"({', '.join(map(str, names)) or 'none defined'})")
