@@ -42,6 +42,11 @@ COMMON = ["--branch=trunk", "--path=clusters/production", "--context=prod-ctx", 
     ("bitbucket-server", "https://jdoe@bitbucket.acme.io/scm/plat/fleet.git",
      ["flux", "bootstrap", "bitbucket-server", "--hostname=bitbucket.acme.io", "--owner=plat",
       "--repository=fleet", "--username=jdoe"]),
+    ("gitea", "https://gitea.example.com:3000/acme/fleet",
+     ["flux", "bootstrap", "gitea", "--hostname=gitea.example.com:3000", "--owner=acme", "--repository=fleet"]),
+    ("gitlab", "ssh://git@gitlab.acme.io:2222/acme/fleet.git",
+     ["flux", "bootstrap", "gitlab", "--hostname=gitlab.acme.io", "--ssh-hostname=gitlab.acme.io:2222",
+      "--owner=acme", "--repository=fleet"]),
 ])
 def test_provider_commands(provider: str, url: str, head: list[str]) -> None:
     argv = bootstrap_argv(fleet(provider, url), "production")

@@ -356,7 +356,7 @@ def test_fleet_readme_pre_commit_and_ci_belong_to_this_fleet(fleets: dict[str, P
         assert " ".join(bootstrap_argv(fleet, cluster)) in readme
     hooks = yaml.safe_load((root / ".pre-commit-config.yaml").read_text())["repos"][0]
     assert hooks["repo"] == "https://github.com/flux-fleet/flux-fleet"
-    assert hooks["hooks"] == [{"id": "flux-fleet-validate"}] and hooks["rev"]
+    assert hooks["hooks"] == [{"id": "flux-fleet-validate", "always_run": True}] and hooks["rev"]
     workflow = yaml.safe_load((root / ".github" / "workflows" / "validate.yaml").read_text())
     steps = workflow["jobs"]["validate"]["steps"]
     assert any("flux-fleet validate" in s.get("run", "") for s in steps)

@@ -24,7 +24,11 @@ DEFAULT_ROLE = "admin"
 DEFAULT_BRANCH = "main"
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_REPO_URL = re.compile(r"^(https?|ssh)://([^@/\s]+@)?[A-Za-z0-9.-]+(:[0-9]+)?/[^\s/]+(/[^\s/]+)+/?$")
+# A repository may sit at the host's root (https://git.example.com/team-x.git) and behind a port.
+_REPO_URL = re.compile(r"^(https?|ssh)://([^@/\s]+@)?[A-Za-z0-9.-]+(:[0-9]+)?(/[^\s/]+)+/?$")
+_OWNER_REPO = re.compile(r"^[a-z+]+://[^/]+/[^/]+/[^/]")
+# The providers whose `flux bootstrap <provider>` needs an owner (or project) and a repository.
+OWNER_PROVIDERS = ("github", "gitlab", "gitea", "bitbucket-server")
 _URL = re.compile(r"^(https?|ssh)://[^\s/]+(/\S*)?$")
 _PREFIX = re.compile(r"^(https?|ssh|oci)://[^\s/]+(/\S*)?$")
 _ROLE = re.compile(r"^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$")
@@ -162,6 +166,9 @@ def check_repo_url(where: str, value: Any, provider: str = "git") -> Iterator[st
     if not isinstance(value, str) or not _REPO_URL.match(value):
         yield (f"{where} '{value}': not a Git repository URL (use https://host/owner/repo or "
                "ssh://git@host/owner/repo)")
+    elif provider in OWNER_PROVIDERS and not _OWNER_REPO.match(value):
+        yield (f"{where} '{value}': `flux bootstrap {provider}` needs https://host/owner/repo "
+               "(choose git_provider git for a repository at the host's root)")
     elif (provider == "bitbucket-server" and not re.search(r"/scm/[^/]+/[^/]+$", value)
           and not value.startswith("ssh://")):
         yield f"{where} '{value}': a Bitbucket Server URL looks like https://host/scm/<project>/<repo>.git"
@@ -325,8 +332,9 @@ def check_prefixes(items: Any, tenants: Any) -> Iterator[str]:
     for i, t in enumerate(tenants):
         url = t.get("repo_url") if isinstance(t, Mapping) else None
         if isinstance(url, str) and not any(url.startswith(p) for p in prefixes):
-            yield (f"tenants[{i}].repo_url '{url}': outside allowed_source_prefixes (the source "
-                   "policy would reject it)")
+            yield (f"tenants[{i}].repo_url '{url}': outside allowed_source_prefixes "
+                   f"({', '.join(prefixes)}); the source policy would reject it; allow its "
+                   "prefix with `flux-fleet sources add <prefix>`")
 
 
 def check_age(items: Any, sops: bool) -> Iterator[str]:
@@ -360,8 +368,8 @@ def validate(answers: Mapping[str, Any]) -> list[str]:
     problems += check_tenants(a.get("tenants"), a.get("clusters"))
     platform = a.get("repo_kind", "platform") == "platform"
     if not platform:
-        tenants = a.get("tenants") if isinstance(a.get("tenants"), list) else ()
-        names = [t.get("name") for t in tenants if isinstance(t, Mapping)]
+        given = a.get("tenants") if _is_list(a.get("tenants")) else []
+        names = [t.get("name") for t in given if isinstance(t, Mapping)]
         if a.get("tenant_name") not in names:
             problems.append(f"tenant_name '{a.get('tenant_name')}': not one of the tenants "
                             f"({', '.join(map(str, names)) or 'none defined'})")
@@ -370,7 +378,9 @@ def validate(answers: Mapping[str, Any]) -> list[str]:
     elif a.get("allowed_source_prefixes"):
         problems += check_prefixes(a.get("allowed_source_prefixes"), None)
     if "sops_age_recipients" in a or (platform and a.get("sops")):
-        problems += check_age(a.get("sops_age_recipients", []), platform and bool(a.get("sops")))
+        recipients = a.get("sops_age_recipients")  # None: copier.yml's default left it unset
+        problems += check_age([] if recipients is None else recipients,
+                              platform and bool(a.get("sops")))
     if "template_url" in a:
         problems += check_url("template_url", a.get("template_url"))
     return problems

@@ -20,7 +20,8 @@ from flux_fleet.errors import UserError
 ANSWERS_FILE = ".copier-answers.yml"
 DEFAULT_HOSTS = {"github": "github.com", "gitlab": "gitlab.com"}
 IMAGE_COMPONENTS = "image-reflector-controller,image-automation-controller"
-_URL = re.compile(r"^[a-z+]+://(?:(?P<user>[^@/]+)@)?(?P<host>[^/:]+)(?::[0-9]+)?/(?P<path>.*?)(?:\.git)?/?$")
+_URL = re.compile(r"^(?P<scheme>[a-z+]+)://(?:(?P<user>[^@/]+)@)?(?P<host>[^/:]+)(?::(?P<port>[0-9]+))?"
+                  r"/(?P<path>.*?)(?:\.git)?/?$")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,19 @@ class RepoLocation:
     owner: str
     repository: str
     user: str = ""
+    port: str = ""
+    scheme: str = "https"
+
+    @property
+    def hostname(self) -> str:
+        """``--hostname``: the API/HTTPS host, with the port when the URL is an https one."""
+        return f"{self.host}:{self.port}" if self.port and self.scheme != "ssh" else self.host
+
+    @property
+    def ssh_hostname(self) -> str:
+        """``--ssh-hostname`` when SSH listens on its own port (flux's flag for "the SSH host
+        differs from the HTTPS one"), else empty."""
+        return f"{self.host}:{self.port}" if self.port and self.scheme == "ssh" else ""
 
     @classmethod
     def parse(cls, url: str, provider: str) -> RepoLocation:
@@ -41,7 +55,8 @@ class RepoLocation:
         segments = match["path"].split("/")
         if provider == "bitbucket-server" and segments[0] == "scm":
             segments = segments[1:]
-        return cls(match["host"], "/".join(segments[:-1]), segments[-1], match["user"] or "")
+        return cls(match["host"], "/".join(segments[:-1]), segments[-1], match["user"] or "",
+                   match["port"] or "", match["scheme"])
 
 
 def bootstrap_argv(fleet: FleetAnswers, cluster_name: str, *, personal: bool = False,
@@ -60,8 +75,10 @@ def bootstrap_argv(fleet: FleetAnswers, cluster_name: str, *, personal: bool = F
     else:
         repo = RepoLocation.parse(fleet.repo_url, provider)
         argv = ["flux", "bootstrap", provider]
-        if DEFAULT_HOSTS.get(provider) != repo.host:
-            argv.append(f"--hostname={repo.host}")
+        if DEFAULT_HOSTS.get(provider) != repo.hostname:
+            argv.append(f"--hostname={repo.hostname}")
+        if repo.ssh_hostname:
+            argv.append(f"--ssh-hostname={repo.ssh_hostname}")
         argv += [f"--owner={repo.owner}", f"--repository={repo.repository}"]
         if provider == "bitbucket-server":
             argv.append(f"--username={username or repo.user or 'git'}")

@@ -152,12 +152,20 @@ class Questionnaire:
         return resolved, problems
 
 
-def prevalidate(data: Mapping[str, Any], template: Path | None = None) -> dict[str, Any]:
-    """The answers Copier will use; raises UserError listing every problem (exit 2)."""
+def prevalidate(data: Mapping[str, Any], template: Path | None = None,
+                *, complete: bool = True) -> dict[str, Any]:
+    """The answers Copier will use; raises UserError listing every problem (exit 2).
+
+    ``complete`` False (an interactive run) checks only the answers given: Copier asks the
+    rest, and a question that has no usable default yet (the age recipients once sops is on)
+    must reach its prompt instead of failing here.
+    """
     root = template or resources.template_dir()
     unknown = sorted(set(data) - set(Questionnaire(root).questions))
     problems = [f"{key}: not a question of this template" for key in unknown]
     resolved, resolve_problems = Questionnaire(root).resolve(data)
+    if not complete:
+        resolve_problems = [p for p in resolve_problems if p.split(":", 1)[0] in data]
     problems += resolve_problems
     if problems:
         raise UserError(f"{len(problems)} problem(s) with the answers; nothing was rendered",
@@ -194,7 +202,7 @@ def render_new(
         if vcs_ref is None and _is_git_checkout(local):
             vcs_ref = "HEAD"  # the working tree as shipped, not the latest tag
     if (local / "copier.yml").is_file():
-        prevalidate(data, local)
+        prevalidate(data, local, complete=defaults)
     existed = dest.exists()
     try:
         copier_run.copy(str(local if template is None else template), dest, data, vcs_ref,

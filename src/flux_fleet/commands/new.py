@@ -29,6 +29,9 @@ def new(dest: Path, data_args: tuple[str, ...], data_file: Path | None, defaults
       flux-fleet new fleet --defaults --data fleet_name=acme
     """
     data = load_data_file(data_file) if data_file else {}
+    # A fleet's .copier-answers.yml is a fine data file (a tenant repo starts from it): its
+    # _commit/_src_path say where the fleet came from and are no answers.
+    data = {k: v for k, v in data.items() if not str(k).startswith("_")}
     data.update(parse_data_args(data_args))
     render_new(dest, data, defaults=defaults, vcs_ref=vcs_ref, template=template)
     click.echo(f"rendered {dest}; next: flux-fleet validate {dest}")

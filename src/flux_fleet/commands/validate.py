@@ -85,7 +85,8 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
 
     \b
     Exit status: 0 clean, 1 errors found (warnings too with --strict),
-                 2 usage error or unreadable input (missing PATH, bad config file).
+                 2 usage error or unreadable input (missing PATH, bad config file),
+                 3 an external tool failed or an internal error (a crash log is written).
     """
     from flux_fleet.config import Overrides, check_codes, check_tenancy, load_config, merge
     from flux_fleet.report import ReportContext, make_reporter, summary, use_color
