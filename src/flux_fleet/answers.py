@@ -15,7 +15,9 @@ from typing import Any
 ANSWER_KEYS = (
     "fleet_name", "repo_kind", "git_provider", "repo_url", "branch", "flux_version", "clusters",
     "tenants", "policies", "allowed_source_prefixes", "sops", "notifications", "image_automation",
+    "bootstrap",
 )
+BOOTSTRAP_MODES = ("flux-cli", "flux-operator")
 PROVIDERS = ("github", "gitlab", "gitea", "bitbucket-server", "git")
 REPO_KINDS = ("platform", "tenant")
 CLUSTER_KEYS = ("name", "context", "env")
@@ -101,6 +103,7 @@ class FleetAnswers:
     sops: bool = False
     notifications: bool = False
     image_automation: bool = False
+    bootstrap: str = "flux-cli"
 
     @property
     def envs(self) -> tuple[str, ...]:
@@ -129,6 +132,7 @@ class FleetAnswers:
             sops=bool(data.get("sops", False)),
             notifications=bool(data.get("notifications", False)),
             image_automation=bool(data.get("image_automation", False)),
+            bootstrap=str(data.get("bootstrap") or "flux-cli"),
         )
 
 
@@ -370,6 +374,9 @@ def validate(answers: Mapping[str, Any]) -> list[str]:
         problems += check_prefixes(a.get("allowed_source_prefixes"), None)
     if "sops_age_recipients" in a or (platform and a.get("sops")):
         problems += check_age(a.get("sops_age_recipients", []), platform and bool(a.get("sops")))
+    if a.get("bootstrap", "flux-cli") not in BOOTSTRAP_MODES:
+        problems.append(f"bootstrap '{a.get('bootstrap')}': must be one of "
+                        f"{', '.join(BOOTSTRAP_MODES)}")
     if "template_url" in a:
         problems += check_url("template_url", a.get("template_url"))
     return problems
