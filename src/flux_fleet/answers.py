@@ -15,7 +15,9 @@ from typing import Any
 ANSWER_KEYS = (
     "fleet_name", "repo_kind", "git_provider", "repo_url", "branch", "flux_version", "clusters",
     "tenants", "policies", "allowed_source_prefixes", "sops", "notifications", "image_automation",
+    "bootstrap",
 )
+BOOTSTRAP_MODES = ("flux-cli", "flux-operator")
 PROVIDERS = ("github", "gitlab", "gitea", "bitbucket-server", "git")
 REPO_KINDS = ("platform", "tenant")
 CLUSTER_KEYS = ("name", "context", "env")
@@ -105,6 +107,7 @@ class FleetAnswers:
     sops: bool = False
     notifications: bool = False
     image_automation: bool = False
+    bootstrap: str = "flux-cli"
 
     @property
     def envs(self) -> tuple[str, ...]:
@@ -133,6 +136,7 @@ class FleetAnswers:
             sops=bool(data.get("sops", False)),
             notifications=bool(data.get("notifications", False)),
             image_automation=bool(data.get("image_automation", False)),
+            bootstrap=str(data.get("bootstrap") or "flux-cli"),
         )
 
 
@@ -381,6 +385,9 @@ def validate(answers: Mapping[str, Any]) -> list[str]:
         recipients = a.get("sops_age_recipients")  # None: copier.yml's default left it unset
         problems += check_age([] if recipients is None else recipients,
                               platform and bool(a.get("sops")))
+    if a.get("bootstrap", "flux-cli") not in BOOTSTRAP_MODES:
+        problems.append(f"bootstrap '{a.get('bootstrap')}': must be one of "
+                        f"{', '.join(BOOTSTRAP_MODES)}")
     if "template_url" in a:
         problems += check_url("template_url", a.get("template_url"))
     return problems

@@ -94,6 +94,43 @@ def bootstrap_argv(fleet: FleetAnswers, cluster_name: str, *, personal: bool = F
     return argv
 
 
+OPERATOR_CHART = "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator"
+
+
+def operator_steps(fleet: FleetAnswers, cluster_name: str) -> str:
+    """The Flux Operator install steps for one cluster (bootstrap: flux-operator), as shell.
+
+    The order follows the operator's docs: operator first, then the sync secret the
+    FluxInstance's spec.sync.pullSecret names, then the FluxInstance, which syncs the rest.
+    """
+    cluster = fleet.cluster(cluster_name)
+    if cluster is None:
+        known = ", ".join(c.name for c in fleet.clusters) or "none"
+        raise UserError(f"unknown cluster '{cluster_name}' (known: {known})",
+                        hint="pass one of the fleet's cluster names")
+    ctx = shlex.quote(cluster.context)
+    access = "read-write" if fleet.image_automation else "read-only"
+    if fleet.repo_url.startswith("ssh://"):
+        secret = (f"flux create secret git flux-system --context={ctx} --namespace=flux-system "
+                  f"--url={shlex.quote(fleet.repo_url)} --private-key-file=./identity")
+        note = f"# 2. sync credentials: an SSH deploy key ({access}) registered on the repo"
+    else:
+        secret = (f"flux create secret git flux-system --context={ctx} --namespace=flux-system "
+                  f"--url={shlex.quote(fleet.repo_url)} --username=git --password=\"$GIT_TOKEN\"")
+        note = f"# 2. sync credentials: a {access} token for the repo in $GIT_TOKEN"
+    return "\n".join([
+        f"# cluster {cluster.name}: Flux {fleet.flux_version} through the Flux Operator",
+        "# 1. install the operator (it owns the Flux controllers from now on)",
+        f"helm install flux-operator {OPERATOR_CHART} --kube-context={ctx} "
+        "--namespace=flux-system --create-namespace --wait",
+        note,
+        secret,
+        "# 3. apply the FluxInstance; it installs Flux and syncs "
+        f"clusters/{cluster.name} from {fleet.branch}",
+        f"kubectl --context={ctx} apply -f clusters/{cluster.name}/flux-system/flux-instance.yaml",
+    ])
+
+
 def load_fleet(fleet_dir: Path) -> FleetAnswers:
     """The answers a fleet was rendered with, validated (UserError with file and problems)."""
     path = fleet_dir / ANSWERS_FILE

@@ -268,13 +268,23 @@ def change_answers(fleet: Fleet, data: Mapping[str, Any], label: str, *, removes
 
 
 def update(root: Path, to: str | None = None, flux_version: str | None = None, *,
-           dry_run: bool = False, trust: bool = False, validate: bool = True) -> Outcome:
-    """Move the fleet to template ``to`` (default: latest tag), optionally to a Flux release."""
+           dry_run: bool = False, trust: bool = False, validate: bool = True,
+           answers: Mapping[str, Any] | None = None) -> Outcome:
+    """Move the fleet to template ``to`` (default: latest tag), optionally to a Flux release.
+
+    ``answers``: changed answers (``--data``, e.g. ``bootstrap``), checked like the stored ones.
+    """
     fleet = Fleet(root)
     fleet.require_clean()
     fleet.commit  # noqa: B018 - a fleet without _commit cannot be updated
     fleet.src  # noqa: B018
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = dict(answers or {})
+    if data:
+        from flux_fleet.answers import validate as check_answers
+
+        problems = check_answers({**fleet.user_answers(), **data})
+        if problems:
+            raise UserError("--data: the answers would not be valid", problems=problems)
     if flux_version is not None:
         if not re.match(r"^v2\.\d+\.\d+$", flux_version):
             raise UserError(f"--flux-version '{flux_version}': not a Flux v2 release",

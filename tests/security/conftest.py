@@ -89,6 +89,14 @@ def default_fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def default_operator_fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default platform repo rendered with bootstrap: flux-operator (lockdown fixtures)."""
+    dest = tmp_path_factory.mktemp("default") / "operator"
+    assert main(["new", str(dest), "--defaults", "--data", "bootstrap=flux-operator"]) == 0
+    return dest
+
+
+@pytest.fixture(scope="session")
 def default_tenant(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default tenant repo (tenant dev-team) every tenant fixture starts from."""
     dest = tmp_path_factory.mktemp("default") / "tenant"

@@ -32,12 +32,14 @@ def _key(repo: str, overlay: Any) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def repo_of(default_fleet: Path, default_tenant: Path,
+def repo_of(default_fleet: Path, default_tenant: Path, default_operator_fleet: Path,
             tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """Materialise (repo kind, overlay) as a fixture repository under tmp."""
+    bases = {"platform": default_fleet, "tenant": default_tenant,
+             "operator": default_operator_fleet}
 
     def make(vector: Vector, overlay: Any, name: str) -> Path:
-        base = default_fleet if vector.repo == "platform" else default_tenant
+        base = bases[vector.repo]
         dest = tmp_path_factory.mktemp(name) / vector.repo
         return apply_overlay(base, dest, overlay)
 
@@ -58,9 +60,11 @@ def test_the_catalogue_covers_every_tenancy_rule() -> None:
     assert tenancy <= caught, f"tenancy rules without an escape fixture: {tenancy - caught}"
 
 
-@pytest.mark.parametrize("repo", ["platform", "tenant"])
-def test_default_repo_is_clean(repo: str, default_fleet: Path, default_tenant: Path) -> None:
-    path = default_fleet if repo == "platform" else default_tenant
+@pytest.mark.parametrize("repo", ["platform", "tenant", "operator"])
+def test_default_repo_is_clean(repo: str, default_fleet: Path, default_tenant: Path,
+                               default_operator_fleet: Path) -> None:
+    path = {"platform": default_fleet, "tenant": default_tenant,
+            "operator": default_operator_fleet}[repo]
     report = validate(path, *(("--tenant",) if repo == "tenant" else ()))
     assert report.findings == []
     assert report.code == 0

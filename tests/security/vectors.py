@@ -22,7 +22,7 @@ LIST_EXTRA = ("  - deployment.yaml\n", "  - deployment.yaml\n  - extra.yaml\n")
 class Vector:
     id: str
     title: str
-    repo: str  # "platform" or "tenant": which default repo the overlay applies to
+    repo: str  # "platform", "tenant" or "operator" (platform, bootstrap: flux-operator)
     bad: Overlay
     rule: str
     file: str
@@ -171,6 +171,7 @@ subjects:
     namespace: dev-team
 """
 LOCKDOWN_FILE = "clusters/production/flux-system/kustomization.yaml"
+INSTANCE_FILE = "clusters/production/flux-system/flux-instance.yaml"
 NO_REMOTE = """\
   - patch: |
       - op: add
@@ -300,4 +301,15 @@ VECTORS: tuple[Vector, ...] = (
         "platform", {LOCKDOWN_FILE: ("--default-service-account=flux",
                                      "--default-service-account=kustomize-controller")},
         "FF501", LOCKDOWN_FILE, "patches:"),
+    # the same two escapes in a fleet rendered with bootstrap: flux-operator (FluxInstance)
+    Vector(
+        "operator-lockdown-off", "FluxInstance without the multi-tenancy lockdown", "operator",
+        {INSTANCE_FILE: ("    multitenant: true", "    multitenant: false")},
+        "FF501", INSTANCE_FILE, "  cluster:"),
+    Vector(
+        "operator-lockdown-altered",
+        "FluxInstance default service account altered (tenants default to `default`)",
+        "operator", {INSTANCE_FILE: ("tenantDefaultServiceAccount: flux",
+                                     "tenantDefaultServiceAccount: default")},
+        "FF501", INSTANCE_FILE, "  cluster:"),
 )

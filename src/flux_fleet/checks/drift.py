@@ -14,6 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from flux_fleet.flux_operator import (
+    FluxInstance,
+    expected_components,
+    is_flux_instance,
+    same_version,
+)
 from flux_fleet.model import Document, Finding, Inventory, Severity
 from flux_fleet.rules import Rule
 
@@ -100,8 +106,58 @@ RELATIVE_SOURCE = Rule(
     good="_src_path: https://github.com/flux-fleet/flux-fleet\n",
 )
 
+_OPERATOR_FIX = ("re-render the FluxInstance from the answers (`flux-fleet update`), or change "
+                 "the answers with `flux-fleet update --data KEY=VALUE`")
+SYNC_PATH_MISSING = Rule(
+    code="FF607", name="instance-sync-path-missing", severity=Severity.ERROR,
+    summary="A FluxInstance's spec.sync.path is not a folder of this repository",
+    why=(
+        "The Flux Operator creates the flux-system Kustomization from spec.sync: a path that "
+        "does not exist makes that Kustomization fail, and nothing of the fleet is applied."
+    ),
+    fix="point spec.sync.path at clusters/<cluster> (the folder that holds the FluxInstance)",
+    bad="sync:\n  path: clusters/stagin\n",
+    good="sync:\n  path: clusters/staging\n",
+)
+SYNC_SOURCE_MISMATCH = Rule(
+    code="FF608", name="instance-sync-not-this-repo", severity=Severity.ERROR,
+    summary="A FluxInstance syncs another URL or branch than the answers' repo_url/branch",
+    why=(
+        "The cluster would follow a different repository or branch than the one this fleet is "
+        "rendered for: merges here never reach it, and `flux-fleet update` cannot help."
+    ),
+    fix=_OPERATOR_FIX,
+    bad="sync:\n  url: https://github.com/org/old-fleet\n  ref: refs/heads/dev\n",
+    good="sync:\n  url: https://github.com/org/fleet\n  ref: refs/heads/main\n",
+)
+INSTANCE_VERSION_MISMATCH = Rule(
+    code="FF609", name="instance-version-not-answers", severity=Severity.ERROR,
+    summary="A FluxInstance's spec.distribution.version differs from the answers' flux_version",
+    why=(
+        "flux_version in the answers is the fleet's Flux release; an instance pinned to "
+        "another one is silently left behind (or ahead) by `flux-fleet update --flux-version`."
+    ),
+    fix="bump the fleet with `flux-fleet update --flux-version vX.Y.Z`, never the file alone",
+    bad="distribution:\n  version: \"2.3.0\"   # answers: flux_version v2.9.4\n",
+    good="distribution:\n  version: \"2.9.4\"\n",
+)
+INSTANCE_COMPONENTS_MISMATCH = Rule(
+    code="FF610", name="instance-components-not-answers", severity=Severity.ERROR,
+    summary="A FluxInstance's spec.components differ from what the answers install",
+    why=(
+        "image_automation in the answers decides whether the image controllers run; an instance "
+        "without them leaves ImagePolicies unreconciled, one with them runs controllers nobody "
+        "asked for (with write access to the repo)."
+    ),
+    fix=_OPERATOR_FIX,
+    bad="components: [source-controller, kustomize-controller]\n",
+    good=("components: [source-controller, kustomize-controller, helm-controller, "
+          "notification-controller]\n"),
+)
+
 RULES = (TENANT_WITHOUT_FILES, ORPHAN_TENANT_FILES, CLUSTER_WITHOUT_FILES, ORPHAN_CLUSTER_FILES,
-         TENANT_PLACEMENT, RELATIVE_SOURCE)
+         TENANT_PLACEMENT, RELATIVE_SOURCE, SYNC_PATH_MISSING, SYNC_SOURCE_MISMATCH,
+         INSTANCE_VERSION_MISMATCH, INSTANCE_COMPONENTS_MISMATCH)
 
 
 def _names(items: Any) -> list[str]:
@@ -162,6 +218,41 @@ def _tenant_refs(inv: Inventory, root: Path, cluster: str) -> dict[str, Document
         if len(parts) == 3 and parts[:2] == ["tenants", "base"]:
             refs.setdefault(parts[2], doc)
     return refs
+
+
+def instance_findings(doc: Document, root: Path, answers: dict[str, Any]) -> Iterator[Finding]:
+    """FF607-FF610: one FluxInstance against the repo tree and the answers it was rendered from."""
+    instance = FluxInstance.of(doc.data)
+    if instance.has_sync:
+        path = instance.sync_path.strip("/").removeprefix("./")
+        if instance.sync_kind == "GitRepository" and not (root / path).is_dir():
+            yield SYNC_PATH_MISSING.at(doc, ("spec", "sync", "path"),
+                                       f"spec.sync.path '{instance.sync_path}': no such folder in "
+                                       "this repository")
+        url, branch = str(answers.get("repo_url", "")), str(answers.get("branch", "main"))
+        if url and instance.sync_url.rstrip("/") != url.rstrip("/"):
+            yield SYNC_SOURCE_MISMATCH.at(doc, ("spec", "sync", "url"),
+                                          f"spec.sync.url '{instance.sync_url}' is not the "
+                                          f"answers' repo_url '{url}'")
+        if instance.branch() != branch:
+            yield SYNC_SOURCE_MISMATCH.at(doc, ("spec", "sync", "ref"),
+                                          f"spec.sync.ref '{instance.sync_ref}' is not the "
+                                          f"answers' branch (refs/heads/{branch})")
+    version = str(answers.get("flux_version", ""))
+    if version and not same_version(instance.version, version):
+        yield INSTANCE_VERSION_MISMATCH.at(doc, ("spec", "distribution", "version"),
+                                           f"spec.distribution.version '{instance.version}' is "
+                                           f"not the answers' flux_version {version}")
+    want = expected_components(bool(answers.get("image_automation")))
+    if set(instance.components) != set(want):
+        missing = sorted(set(want) - set(instance.components))
+        extra = sorted(set(instance.components) - set(want))
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"not in the answers: {', '.join(extra)}"] if extra else [])
+        yield INSTANCE_COMPONENTS_MISMATCH.at(
+            doc, ("spec", "components") if "components" in (doc.data.get("spec") or {}) else (),
+            f"spec.components: {'; '.join(parts)} (image_automation: "
+            f"{bool(answers.get('image_automation'))})")
 
 
 def check(inv: Inventory) -> list[Finding]:
@@ -237,3 +328,7 @@ def _check(inv: Inventory) -> Iterator[Finding]:
             yield TENANT_PLACEMENT.at_file(
                 rel, message=f"the answers put tenant '{name}' on cluster '{cluster}' but {rel} "
                              "does not apply it")
+
+    for instance_doc in inv.documents:
+        if is_flux_instance(instance_doc.data) and not instance_doc.file.startswith(".."):
+            yield from instance_findings(instance_doc, root, answers)

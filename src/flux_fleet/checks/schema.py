@@ -12,6 +12,7 @@ import difflib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from flux_fleet import flux_operator
 from flux_fleet.cel import CelError, nodes_at
 from flux_fleet.model import Finding, KObject, Path, Severity, Skipped
 from flux_fleet.rules import Rule, dotted
@@ -187,6 +188,9 @@ def check_object(obj: KObject, store: SchemaStore, *, strict: bool) -> Iterator[
                  + (f" to {info.use}" if info.use else ""))
         return
     if not store.has_schema(api_version, kind):
+        if flux_operator.is_operator_kind(api_version, kind):
+            yield _skip(obj, (), "schema", flux_operator.SKIP_REASON)
+            return
         if strict or store.covers_group(api_version):
             yield UNKNOWN_KIND.at(obj, ("kind",), f"no schema for {api_version} {kind}",
                                   hint=_unknown_hint(store, api_version, kind))

@@ -19,6 +19,7 @@ from typing import Any
 from flux_fleet import flux
 from flux_fleet.checks.references import FleetView, is_kustomize_config, unique
 from flux_fleet.flux import TenancySettings
+from flux_fleet.flux_operator import FluxInstance, is_flux_instance
 from flux_fleet.loader import load_text
 from flux_fleet.model import Document, Finding, Inventory, KObject, Severity, Skipped
 from flux_fleet.rules import Rule, dotted
@@ -364,6 +365,8 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
     if not t.tenant_repo:
         for doc in lockdowns:
             yield from lockdown(inv, doc, settings, t.patch_memo)
+        for doc in flux_instances(inv):
+            yield from instance_lockdown(doc, settings)
     for _, obj in view.objects:
         yield from rbac(t, obj)
         if t.is_tenant(obj):
@@ -381,7 +384,8 @@ def _multi_tenant(t: Tenancy, lockdowns: list[Document]) -> bool:
         return True
     return any(flag in flags for doc in lockdowns
                for flags in _flags_of(t.inv, doc, t.patch_memo).values()
-               for flag in _TENANCY_FLAGS)
+               for flag in _TENANCY_FLAGS) or any(
+        FluxInstance.of(doc.data).multitenant for doc in flux_instances(t.inv))
 
 
 _TENANCY_FLAGS = ("--no-cross-namespace-refs", "--default-service-account")
@@ -398,6 +402,32 @@ def flux_system_kustomizations(inv: Inventory) -> Iterator[Document]:
             for r in doc.data.get("resources") or []
         ):
             yield doc
+
+
+def flux_instances(inv: Inventory) -> Iterator[Document]:
+    """FluxInstance documents: with the Flux Operator, the instance carries the lockdown."""
+    for doc in inv.documents:
+        if is_flux_instance(doc.data):
+            yield doc
+
+
+def instance_lockdown(doc: Document, settings: TenancySettings) -> Iterator[Finding]:
+    """The operator's lockdown: spec.cluster.multitenant and the tenants' default account."""
+    instance = FluxInstance.of(doc.data)
+    cluster = posixpath.dirname(posixpath.dirname(doc.file)) or "."
+    where = ("spec", "cluster")
+    if not instance.multitenant:
+        yield LOCKDOWN.at(doc, where, message=(
+            f"cluster {cluster}: FluxInstance spec.cluster.multitenant is not true, so the "
+            "controllers run without the multi-tenancy lockdown"),
+            hint="set spec.cluster.multitenant: true")
+        return
+    expected = settings.default_service_account
+    if expected and instance.tenant_service_account != expected:
+        yield LOCKDOWN.at(doc, where, message=(
+            f"cluster {cluster}: FluxInstance spec.cluster.tenantDefaultServiceAccount is "
+            f"'{instance.tenant_service_account}', tenants impersonate '{expected}'"),
+            hint=f"set spec.cluster.tenantDefaultServiceAccount: {expected}")
 
 
 def _patch_data(inv: Inventory, doc: Document, entry: Any,

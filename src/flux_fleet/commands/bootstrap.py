@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from flux_fleet.bootstrap import bootstrap_argv, describe, load_fleet
+from flux_fleet.bootstrap import bootstrap_argv, describe, load_fleet, operator_steps
 from flux_fleet.errors import UserError
 
 
@@ -22,13 +22,21 @@ from flux_fleet.errors import UserError
 @click.option("--username", default=None, help="Git user (bitbucket-server, git over HTTPS).")
 def bootstrap(cluster: str, fleet_dir: Path, run: bool, personal: bool,
               username: str | None) -> int:
-    """Print the flux bootstrap command for CLUSTER of this fleet.
+    """Print the flux bootstrap command (or the Flux Operator steps) for CLUSTER of this fleet.
 
     \b
     Example:
       flux-fleet bootstrap staging --dir fleet
     """
     fleet = load_fleet(fleet_dir)
+    if fleet.bootstrap == "flux-operator":
+        steps = operator_steps(fleet, cluster)
+        if run:
+            raise UserError("--run: this fleet bootstraps with the Flux Operator (several "
+                            "commands, one of them needs a secret)",
+                            hint="run the printed steps yourself")
+        click.echo(steps)
+        return 0
     argv = bootstrap_argv(fleet, cluster, personal=personal, username=username)
     if not run:
         click.echo(describe(argv, fleet))

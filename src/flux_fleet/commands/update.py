@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 from flux_fleet import lifecycle
+from flux_fleet.answers import ANSWER_KEYS
+from flux_fleet.errors import UserError
 
 DIR_OPTION = click.option("--dir", "root", type=click.Path(path_type=Path, file_okay=False),
                           default=Path("."), show_default=True,
@@ -38,18 +41,46 @@ def echo_outcome(outcome: lifecycle.Outcome, title: str) -> None:
         click.echo("review with `git diff`, then commit")
 
 
+_OWN_COMMANDS = {"tenants": "flux-fleet tenant add|remove",
+                 "clusters": "flux-fleet cluster add|remove"}
+
+
+def parse_data(items: tuple[str, ...]) -> dict[str, Any]:
+    """KEY=VALUE pairs (VALUE read as YAML, like copier's --data); UserError on a bad one."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--data '{item}': expected KEY=VALUE",
+                            hint="e.g. --data bootstrap=flux-operator")
+        if key in _OWN_COMMANDS:
+            raise UserError(f"--data '{item}': change {key} with `{_OWN_COMMANDS[key]}`")
+        if key not in ANSWER_KEYS or key == "repo_kind":
+            raise UserError(f"--data '{item}': '{key}' is not an answer update can change",
+                            hint="answers: " + ", ".join(
+                                k for k in ANSWER_KEYS if k not in (*_OWN_COMMANDS, "repo_kind")))
+        try:
+            out[key] = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as err:
+            raise UserError(f"--data '{item}': the value is not valid YAML ({err})") from err
+    return out
+
+
 @click.command()
 @click.option("--to", "ref", default=None, metavar="REF",
               help="Template tag or commit to update to (default: the latest tag).")
 @click.option("--flux-version", default=None, metavar="vX.Y.Z",
               help="Move the fleet to this Flux release (a stored answer is otherwise kept).")
+@click.option("--data", "data", multiple=True, metavar="KEY=VALUE",
+              help="Change an answer (e.g. bootstrap=flux-operator); repeatable. Tenants and "
+                   "clusters change with `flux-fleet tenant|cluster`.")
 @click.option("--dry-run", is_flag=True, help="Show the files that would change; touch nothing.")
 @click.option("--trust", is_flag=True,
               help="Allow the template's migrations (commands) to run; review them first.")
 @click.option("--no-validate", is_flag=True, help="Skip `flux-fleet validate` after updating.")
 @DIR_OPTION
-def update(ref: str | None, flux_version: str | None, dry_run: bool, trust: bool,
-           no_validate: bool, root: Path) -> int:
+def update(ref: str | None, flux_version: str | None, data: tuple[str, ...], dry_run: bool,
+           trust: bool, no_validate: bool, root: Path) -> int:
     """Update the fleet to a newer template version with `copier update`, safely.
 
     Refuses a dirty tree, fails (exit 1) when Copier leaves any conflict (markers, .rej files,
@@ -61,7 +92,7 @@ def update(ref: str | None, flux_version: str | None, dry_run: bool, trust: bool
       flux-fleet update --to v1.2.0 --flux-version v2.9.5 --dir fleet
     """
     outcome = lifecycle.update(root, ref, flux_version, dry_run=dry_run, trust=trust,
-                               validate=not no_validate)
+                               validate=not no_validate, answers=parse_data(data))
     target = ref or "the latest template tag"
     echo_outcome(outcome, f"{'would update' if dry_run else 'updated'} {root} to {target}:")
     return 0
