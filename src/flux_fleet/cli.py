@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "check-update": "flux_fleet.commands.update:check_update",
     "tenant": "flux_fleet.commands.tenant:tenant",
     "cluster": "flux_fleet.commands.cluster:cluster",
+    "recover": "flux_fleet.commands.recover:recover",
 }
 
 

@@ -150,5 +150,5 @@ def commit_all(root: Path, message: str) -> None:
 
 
 def clone(src: Path, dest: Path) -> None:
-    """A local clone of the fleet at HEAD, to try an operation without touching the fleet."""
-    run(["clone", "--quiet", "--no-hardlinks", str(src), str(dest)])
+    """A local clone of the fleet at HEAD (sharing its objects), to try an operation on."""
+    run(["clone", "--quiet", "--shared", "--no-tags", str(src), str(dest)])
