@@ -168,16 +168,21 @@ class Fleet:
 
 # --- computing a change away from the user's tree ----------------------------------------
 
-def _rewrite_source(answers_file: Path, src: str) -> bool:
-    """Point ``_src_path`` at ``src`` (round-trip YAML, nothing else touched); changed?"""
+def _rewrite_source(answers_file: Path, src: str, commit: str | None = None) -> bool:
+    """Point ``_src_path`` at ``src`` (and ``_commit`` at ``commit``); changed?
+
+    Round-trip YAML: nothing else is touched.
+    """
     from ruamel.yaml import YAML
 
     rt = YAML()
     rt.preserve_quotes = True
     doc = rt.load(answers_file.read_text(encoding="utf-8"))
-    if str(doc.get("_src_path") or "") == src:
+    if str(doc.get("_src_path") or "") == src and commit in (None, doc.get("_commit")):
         return False
     doc["_src_path"] = src
+    if commit is not None:
+        doc["_commit"] = commit
     with answers_file.open("w", encoding="utf-8") as fh:
         rt.dump(doc, fh)
     return True
@@ -205,7 +210,8 @@ def _compute(fleet: Fleet, tmp: Path, data: Mapping[str, Any], source: template_
         git.commit_all(clone, "flux-fleet: render from the local template source")
     atomic.checkpoint("cloned")
     conflicts = copier_run.update(root, data, source.ref, unsafe=unsafe)
-    _rewrite_source(root / ANSWERS_FILE, source.recorded)
+    # Copier records `git describe`, which may name another tag of the same cached commit
+    _rewrite_source(root / ANSWERS_FILE, source.recorded, source.ref if source.offline else None)
     git.commit_all(clone, f"flux-fleet {label}")
     atomic.checkpoint("rendered")
     prefix = f"{fleet.subdir.as_posix()}/" if str(fleet.subdir) != "." else ""

@@ -212,7 +212,7 @@ def render_new(
             shutil.rmtree(dest, ignore_errors=True)  # never a half-written fleet
         raise
     if published is not None:
-        record_source(dest / ANSWERS_FILE, published.url)
+        record_source(dest / ANSWERS_FILE, published.url, vcs_ref or published.tag)
     return dest
 
 
@@ -224,11 +224,12 @@ def release_tag(version: str) -> str | None:
     return template_source.release_tag(version)
 
 
-def record_source(answers_file: Path, fallback_url: str) -> None:
+def record_source(answers_file: Path, fallback_url: str, tag: str) -> None:
     """Record the template's portable URL as ``_src_path`` instead of the local history's path.
 
     The URL is the fleet's ``template_url`` answer (where its pre-commit hook installs flux-fleet
-    from), else the template's own default; ``_commit`` stays the tag Copier rendered.
+    from), else the template's own default; ``_commit`` is the tag rendered (Copier records
+    ``git describe``, which may pick another tag of the same commit).
     """
     from ruamel.yaml import YAML
 
@@ -241,6 +242,7 @@ def record_source(answers_file: Path, fallback_url: str) -> None:
     if not url:
         return
     doc["_src_path"] = str(url)
+    doc["_commit"] = tag
     tmp = answers_file.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         rt.dump(doc, fh)

@@ -108,15 +108,28 @@ def publish(template: Path, version: str) -> Published:
         git.run(["add", "--all"], repo)
         tree = git.run(["write-tree"], repo).strip()
         tags = _tags_by_tree(repo)
+        same = [t for t, tr in tags.items() if tr == tree]
         wanted = release_tag(version)
-        tag = wanted if wanted and tags.get(wanted) == tree else None
-        tag = tag or next((t for t, tr in tags.items() if tr == tree), None)
-        if tag is None:
-            tag = wanted if wanted and wanted not in tags else f"dev-{tree[:12]}"
-            git.run([*_IDENTITY, "commit", "--quiet", "--allow-empty", "--no-verify",
-                     "-m", f"flux-fleet template {version} ({tag})"], repo)
-            git.run([*_IDENTITY, "tag", tag], repo)
+        if wanted and tags.get(wanted) == tree:
+            tag = wanted
+        elif wanted and wanted not in tags:
+            tag = wanted  # a release: its own tag, on the commit of equal content if there is one
+            if same:
+                git.run([*_IDENTITY, "tag", tag, same[0]], repo)
+            else:
+                _commit(repo, version, tag)
+        elif same:
+            tag = same[0]
+        else:
+            tag = f"dev-{tree[:12]}"
+            _commit(repo, version, tag)
     return Published(repo, tag, template_url(template))
+
+
+def _commit(repo: Path, version: str, tag: str) -> None:
+    git.run([*_IDENTITY, "commit", "--quiet", "--allow-empty", "--no-verify",
+             "-m", f"flux-fleet template {version} ({tag})"], repo)
+    git.run([*_IDENTITY, "tag", tag], repo)
 
 
 def _tags_by_tree(repo: Path) -> dict[str, str]:
