@@ -255,6 +255,7 @@ def state(top: Path, pending: Pending) -> str:
 
 def guard(top: Path) -> list[str]:
     """Refuse to start over an interrupted apply; sweep dead runs' scratch folders (notes)."""
+    notes = sweep(top)
     pending = read_pending(top)
     if pending is not None:
         if pending.pid != os.getpid() and _alive(pending.pid):
@@ -267,7 +268,7 @@ def guard(top: Path) -> list[str]:
             f"an interrupted `flux-fleet {pending.operation}` left {top} {where}",
             hint="run `flux-fleet recover --finish` to complete it, or `flux-fleet recover "
                  "--rollback` to return to the tree before it")
-    return sweep(top)
+    return notes
 
 
 def recover(top: Path, finish: bool) -> tuple[str, str]:

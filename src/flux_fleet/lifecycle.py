@@ -212,6 +212,8 @@ def _compute(fleet: Fleet, tmp: Path, data: Mapping[str, Any], source: template_
     conflicts = copier_run.update(root, data, source.ref, unsafe=unsafe)
     # Copier records `git describe`, which may name another tag of the same cached commit
     _rewrite_source(root / ANSWERS_FILE, source.recorded, source.ref if source.offline else None)
+    # --force: what the template renders is the after state, git-ignored or not
+    git.run(["add", "--all", "--force"], clone)
     git.commit_all(clone, f"flux-fleet {label}")
     atomic.checkpoint("rendered")
     prefix = f"{fleet.subdir.as_posix()}/" if str(fleet.subdir) != "." else ""
