@@ -95,6 +95,8 @@ def test_a_killed_run_is_found_before_or_after_and_recovered(
     found = snapshot(fleet)
     if step == "marker":
         assert found == before and "exactly as before it" in nxt.stderr
+        check = flux_fleet(["validate", str(fleet), "--no-build"], tmpdir)
+        assert check.returncode == 2 and "interrupted" in check.stderr, "no false pass"
     elif step == "applied":
         assert found == after and "exactly as after it" in nxt.stderr
     else:

@@ -93,6 +93,7 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
     from flux_fleet.validate import validate as run_validation
 
     root = resolve_root(paths)
+    refuse_interrupted(root)
     config = merge(load_config(root), Overrides(
         select=select, ignore=ignore, strict=strict, tenant=tenant,
         kubeconform=use_kubeconform, build=use_build, jobs=jobs))
@@ -128,3 +129,13 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
             click.echo(note, err=True)
         click.echo(summary(result), err=True)
     return EXIT_FINDINGS if result.failed else EXIT_OK
+
+
+def refuse_interrupted(root: Path) -> None:
+    """A half-applied lifecycle change must not validate as if it were finished (exit 2)."""
+    for folder in (root.resolve(), *root.resolve().parents):
+        if (folder / ".git" / "flux-fleet" / "in-progress.json").is_file():
+            from flux_fleet import atomic
+
+            atomic.guard(folder)
+            return
