@@ -219,12 +219,20 @@ def _move(top: Path, pending: Pending, to_after: bool) -> None:
     git.run(["update-index", "-q", "--refresh"], top, check=False)
 
 
-def apply(top: Path, scratch_repo: Path, operation: str, backup: Path | None = None,
-          subdir: str = ".") -> None:
-    """Apply the scratch repo's HEAD to the fleet's work tree and index, recoverably."""
+def apply(top: Path, scratch_repo: Path, operation: str, before: str,
+          backup: Path | None = None, subdir: str = ".") -> None:
+    """Apply the scratch repo's HEAD to the fleet's work tree and index, recoverably.
+
+    ``before`` is the commit the change was computed from: a fleet that moved meanwhile (a
+    commit, an edit, another flux-fleet run) is refused, unchanged.
+    """
+    if (read_pending(top) is not None or git.head(top) != before
+            or not git.status(top).clean):
+        raise UserError(f"{top} changed while `flux-fleet {operation}` was computing; nothing "
+                        "was changed", hint="rerun the command on the tree as it is now")
     git.run(["fetch", "--quiet", "--no-tags", str(scratch_repo), f"+HEAD:{PENDING_REF}"], top)
     after = git.run(["rev-parse", PENDING_REF], top).strip()
-    pending = Pending(operation, git.head(top), after, os.getpid(),
+    pending = Pending(operation, before, after, os.getpid(),
                       str(backup) if backup else "", subdir)
     _write_pending(top, pending)
     checkpoint("marker")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -138,19 +138,18 @@ class Fleet:
                 return found
         self.src  # noqa: B018 - the recorded source must resolve from anywhere
         found = template_source.resolve(recorded, self.commit, target, "")
-        if target is not None and not re.fullmatch(r"[0-9a-f]{7,40}", target):
-            tags = _tags_or_none(found.path)
-            if tags is not None and target not in tags:
-                raise UserError(f"--to {target}: the template has no such version",
-                                hint="known versions: " + (", ".join(tags) or "none"))
-            if tags is None and not found.known:
-                raise UserError(f"--to {target}: cannot reach the template at {found.path}",
-                                hint="connect to the network, or install the flux-fleet "
-                                     "release that ships that version")
-            if tags is None:
-                raise UserError(f"--to {target}: not among the versions known offline, and "
-                                f"{found.path} cannot be reached",
-                                hint="known versions: " + ", ".join(found.known))
+        tags = _tags_or_none(found.path)
+        if tags is None:
+            offline = ", ".join(found.known) or "none"
+            raise UserError(
+                f"the template at {found.path} cannot be reached, and the versions known "
+                f"offline ({offline}) do not include {target or self.commit}",
+                hint="connect to the network, or install the flux-fleet release that ships "
+                     "that version and rerun")
+        if target is not None and not re.fullmatch(r"[0-9a-f]{7,40}", target) \
+                and target not in tags:
+            raise UserError(f"--to {target}: the template has no such version",
+                            hint="known versions: " + (", ".join(tags) or "none"))
         return found
 
     def require_clean(self) -> None:
@@ -192,6 +191,7 @@ def _rewrite_source(answers_file: Path, src: str, commit: str | None = None) -> 
 class _Computed:
     plan: Plan
     repo: Path  # the scratch clone; its HEAD is the after state
+    before: str  # the fleet's HEAD it was computed from
 
 
 def _compute(fleet: Fleet, tmp: Path, data: Mapping[str, Any], source: template_source.Source,
@@ -246,7 +246,7 @@ def _compute(fleet: Fleet, tmp: Path, data: Mapping[str, Any], source: template_
     )
     return _Computed(Plan(tuple(sorted(added)), tuple(sorted(changed)), tuple(sorted(deleted)),
                           tuple(edited), tuple(left), conflicts, tuple(sorted(overwritten))),
-                     clone)
+                     clone, before)
 
 
 def _relative(prefix: str):  # type: ignore[no-untyped-def]
@@ -317,7 +317,8 @@ def _run(fleet: Fleet, data: Mapping[str, Any], target: str | None, label: str, 
                 hint="undo your edits of what changes there (`git log -p FILE` shows them), or "
                      "rerun with --force and resolve the conflict markers it leaves")
         saved = backup(fleet, at_risk, label) if at_risk else None
-        atomic.apply(fleet.top, computed.repo, operation, saved, fleet.subdir.as_posix())
+        atomic.apply(fleet.top, computed.repo, operation, computed.before, saved,
+                     fleet.subdir.as_posix())
     if planned.conflicts:
         raise FindingsError(
             f"the update left {len(planned.conflicts.files())} conflicted file(s): "
@@ -496,15 +497,88 @@ def remove_tenant(root: Path, name: str, *, force: bool = False, dry_run: bool =
 
 
 def add_cluster(root: Path, name: str, context: str, env: str | None = None, *,
-                dry_run: bool = False, validate: bool = True, force: bool = False) -> Outcome:
+                dry_run: bool = False, validate: bool = True, force: bool = False,
+                tenants_on: str | None = None) -> Outcome:
+    """Add cluster ``name``; ``tenants_on`` is ``all``, ``none`` or ``a,b`` (default: ``all``
+    when every tenant runs on every cluster today, else ``none``)."""
     fleet = Fleet(root)
     current = list(fleet.answers.get("clusters") or [])
     if any(c.get("name") == name for c in current):
         raise UserError(f"cluster '{name}' already exists in {fleet.root / ANSWERS_FILE}",
                         hint=f"pick another name, or `flux-fleet cluster remove {name}` first")
     entry = {"context": context, "env": env or name, "name": name}
-    return change_answers(fleet, {"clusters": [*current, entry]}, f"cluster-add-{name}",
-                          removes=False, dry_run=dry_run, validate=validate, force=force)
+    tenant_list = list(fleet.answers.get("tenants") or [])
+    placed, new_tenants = _place_on_new_cluster(tenant_list, [str(c.get("name")) for c in current],
+                                                name, tenants_on)
+    data: dict[str, Any] = {"clusters": [*current, entry]}
+    if new_tenants != tenant_list:
+        data["tenants"] = new_tenants
+    outcome = change_answers(fleet, data, f"cluster-add-{name}", removes=False, dry_run=dry_run,
+                             validate=validate, force=force)
+    where = (f"places tenant(s) {', '.join(placed)} on cluster {name}" if placed
+             else f"places no tenant on cluster {name} (`flux-fleet tenant place NAME "
+                  f"--cluster {name}` adds one)")
+    return replace(outcome, notes=(where, *outcome.notes))
+
+
+def _place_on_new_cluster(tenant_list: list[dict[str, Any]], names: list[str], cluster: str,
+                          choice: str | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """(tenants placed on ``cluster``, the tenants answer that says so)."""
+    def on_all(t: Mapping[str, Any]) -> bool:
+        return not t.get("clusters") or set(t.get("clusters") or []) >= set(names)
+
+    known = [str(t.get("name")) for t in tenant_list]
+    if choice is None:
+        choice = "all" if all(on_all(t) for t in tenant_list) else "none"
+    if choice == "all":
+        wanted = set(known)
+    elif choice == "none":
+        wanted = set()
+    else:
+        wanted = {w.strip() for w in choice.split(",") if w.strip()}
+        unknown = sorted(wanted - set(known))
+        if unknown:
+            raise UserError(f"--tenants: unknown tenant(s) {', '.join(unknown)}",
+                            hint=f"use all, none, or some of: {', '.join(known) or 'none'}")
+    out = []
+    for t in tenant_list:
+        t = dict(t)
+        listed = list(t.get("clusters") or [])
+        if str(t.get("name")) in wanted:
+            if listed:  # an empty list means every cluster, the new one included
+                t["clusters"] = [*listed, cluster]
+        elif not listed:
+            t["clusters"] = list(names)
+        out.append(t)
+    return [n for n in known if n in wanted], out
+
+
+def place_tenant(root: Path, name: str, cluster: str, *, on: bool, force: bool = False,
+                 dry_run: bool = False, validate: bool = True) -> Outcome:
+    """Run tenant ``name`` on ``cluster`` too (``on``), or stop running it there."""
+    fleet = Fleet(root)
+    names = [str(c.get("name")) for c in fleet.answers.get("clusters") or []]
+    if cluster not in names:
+        raise UserError(f"--cluster {cluster}: no such cluster", hint=f"use one of: "
+                        f"{', '.join(names)}")
+    tenant_list = [dict(t) for t in fleet.answers.get("tenants") or []]
+    tenant = next((t for t in tenant_list if t.get("name") == name), None)
+    if tenant is None:
+        known = ", ".join(str(t.get("name")) for t in tenant_list) or "none"
+        raise UserError(f"no tenant '{name}' in {fleet.root / ANSWERS_FILE}",
+                        hint=f"`flux-fleet tenant list` shows them (now: {known})")
+    listed = list(tenant.get("clusters") or names)
+    if (cluster in listed) == on:
+        raise UserError(f"tenant '{name}' {'already runs' if on else 'does not run'} on "
+                        f"cluster '{cluster}'", hint="`flux-fleet tenant list` shows placement")
+    listed = [*listed, cluster] if on else [c for c in listed if c != cluster]
+    if not listed:
+        raise UserError(f"cluster '{cluster}' is the last one tenant '{name}' runs on",
+                        hint=f"`flux-fleet tenant remove {name}` removes the tenant")
+    tenant["clusters"] = [c for c in names if c in listed]
+    verb = "place" if on else "unplace"
+    return change_answers(fleet, {"tenants": tenant_list}, f"tenant-{verb}-{name}",
+                          removes=not on, force=force, dry_run=dry_run, validate=validate)
 
 
 def remove_cluster(root: Path, name: str, *, force: bool = False, dry_run: bool = False,

@@ -27,16 +27,20 @@ def cluster() -> None:
 @click.option("--dry-run", is_flag=True, help="Show the files that would change; touch nothing.")
 @click.option("--force", is_flag=True, help="Overwrite untracked/ignored files in the way "
               "(backed up first).")
+@click.option("--tenants", "tenants_on", default=None, metavar="all|none|A,B",
+              help="Tenants to run on the new cluster (default: all when every tenant runs on "
+                   "every cluster today, else none).")
 @DIR_OPTION
 def add(name: str, context: str, env: str | None, dry_run: bool, force: bool,
-        root: Path) -> int:
+        tenants_on: str | None, root: Path) -> int:
     """Add cluster NAME (a copier update with the new clusters answer).
 
     \b
     Example:
       flux-fleet cluster add qa --context qa-admin --env staging --dir fleet
     """
-    outcome = lifecycle.add_cluster(root, name, context, env, dry_run=dry_run, force=force)
+    outcome = lifecycle.add_cluster(root, name, context, env, dry_run=dry_run, force=force,
+                                     tenants_on=tenants_on)
     echo_outcome(outcome, f"{'would add' if dry_run else 'added'} cluster {name}:")
     return exit_code(outcome)
 

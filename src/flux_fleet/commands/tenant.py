@@ -80,6 +80,40 @@ def remove(name: str, force: bool, dry_run: bool, root: Path) -> int:
     return exit_code(outcome)
 
 
+@tenant.command("place")
+@click.argument("name")
+@click.option("--cluster", required=True, metavar="CLUSTER", help="The cluster to run it on.")
+@click.option("--dry-run", is_flag=True, help="Show the files that would change; touch nothing.")
+@DIR_OPTION
+def place(name: str, cluster: str, dry_run: bool, root: Path) -> int:
+    """Run tenant NAME on CLUSTER too (the tenant's files stay as they are).
+
+    \b
+    Example:
+      flux-fleet tenant place team-b --cluster qa --dir fleet
+    """
+    outcome = lifecycle.place_tenant(root, name, cluster, on=True, dry_run=dry_run)
+    echo_outcome(outcome, f"{'would place' if dry_run else 'placed'} tenant {name} on {cluster}:")
+    return exit_code(outcome)
+
+
+@tenant.command("unplace")
+@click.argument("name")
+@click.option("--cluster", required=True, metavar="CLUSTER", help="The cluster to take it off.")
+@removal_options
+@DIR_OPTION
+def unplace(name: str, cluster: str, force: bool, dry_run: bool, root: Path) -> int:
+    """Stop running tenant NAME on CLUSTER, keeping the tenant; refuses to drop your edits.
+
+    \b
+    Example:
+      flux-fleet tenant unplace team-b --cluster qa --dir fleet
+    """
+    outcome = lifecycle.place_tenant(root, name, cluster, on=False, force=force, dry_run=dry_run)
+    echo_outcome(outcome, f"{'would take' if dry_run else 'took'} tenant {name} off {cluster}:")
+    return exit_code(outcome)
+
+
 @tenant.command("list")
 @DIR_OPTION
 def list_(root: Path) -> int:
