@@ -99,6 +99,8 @@ def publish(template: Path, version: str) -> Published:
             shutil.rmtree(repo, ignore_errors=True)
             repo.mkdir(parents=True)
             git.run(["init", "--quiet"], repo)
+        # a run killed inside `git add` leaves the lock behind; we hold the only writer's lock
+        (repo / ".git" / "index.lock").unlink(missing_ok=True)
         for entry in repo.iterdir():
             if entry.name != ".git":
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
