@@ -214,7 +214,8 @@ def _compute(fleet: Fleet, tmp: Path, data: Mapping[str, Any], source: template_
     _rewrite_source(root / ANSWERS_FILE, source.recorded, source.ref if source.offline else None)
     # --force: what the template renders is the after state, git-ignored or not
     git.run(["add", "--all", "--force"], clone)
-    git.commit_all(clone, f"flux-fleet {label}")
+    git.run(["-c", "commit.gpgsign=false", "commit", "--quiet", "--allow-empty", "--no-verify",
+             "-m", f"flux-fleet {label}"], clone)
     atomic.checkpoint("rendered")
     prefix = f"{fleet.subdir.as_posix()}/" if str(fleet.subdir) != "." else ""
     rel = _relative(prefix)
