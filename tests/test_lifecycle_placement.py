@@ -28,8 +28,13 @@ def tenant_kustomizations(fleet: Path, cluster: str) -> list[str]:
     return [d["metadata"]["name"] for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def test_cluster_add_places_every_tenant_when_all_run_everywhere(fleet: Path, capsys) -> None:
-    assert main(["cluster", "add", "qa", "--context", "qa", "--dir", str(fleet)]) == 0
+def test_cluster_add_says_where_tenants_go_and_places_all_when_asked(fleet: Path,
+                                                                     capsys) -> None:
+    assert main(["cluster", "add", "qa", "--context", "qa", "--dry-run", "--dir", str(fleet)]) == 0
+    assert "places no tenant on cluster qa" in capsys.readouterr().out, \
+        "dev-team names its clusters: by default a new cluster gets it only when asked"
+    assert main(["cluster", "add", "qa", "--context", "qa", "--tenants", "all",
+                 "--dir", str(fleet)]) == 0
     assert "places tenant(s) dev-team on cluster qa" in capsys.readouterr().out
     assert tenant_kustomizations(fleet, "qa") == ["tenant-dev-team"]
 

@@ -500,8 +500,11 @@ def remove_tenant(root: Path, name: str, *, force: bool = False, dry_run: bool =
 def add_cluster(root: Path, name: str, context: str, env: str | None = None, *,
                 dry_run: bool = False, validate: bool = True, force: bool = False,
                 tenants_on: str | None = None) -> Outcome:
-    """Add cluster ``name``; ``tenants_on`` is ``all``, ``none`` or ``a,b`` (default: ``all``
-    when every tenant runs on every cluster today, else ``none``)."""
+    """Add cluster ``name``; ``tenants_on`` is ``all``, ``none`` or ``a,b``.
+
+    By default placement stays as the answers say: tenants that name their clusters keep them
+    (the new cluster gets none of them), tenants that name none run everywhere.
+    """
     fleet = Fleet(root)
     current = list(fleet.answers.get("clusters") or [])
     if any(c.get("name") == name for c in current):
@@ -525,12 +528,9 @@ def add_cluster(root: Path, name: str, context: str, env: str | None = None, *,
 def _place_on_new_cluster(tenant_list: list[dict[str, Any]], names: list[str], cluster: str,
                           choice: str | None) -> tuple[list[str], list[dict[str, Any]]]:
     """(tenants placed on ``cluster``, the tenants answer that says so)."""
-    def on_all(t: Mapping[str, Any]) -> bool:
-        return not t.get("clusters") or set(t.get("clusters") or []) >= set(names)
-
     known = [str(t.get("name")) for t in tenant_list]
     if choice is None:
-        choice = "all" if all(on_all(t) for t in tenant_list) else "none"
+        return [str(t.get("name")) for t in tenant_list if not t.get("clusters")], tenant_list
     if choice == "all":
         wanted = set(known)
     elif choice == "none":

@@ -156,7 +156,9 @@ def known_versions(repo: Path | None = None) -> list[str]:
     out = git.run(["for-each-ref", "--format=%(refname:short) %(objectname)", "refs/tags"],
                   repo, check=False)
     pairs = [line.split(" ", 1) for line in out.splitlines() if " " in line]
+    # one commit can carry a dev tag and a release tag: the release one comes last (latest)
     return [name for name, sha in sorted(pairs, key=lambda p: (pos.get(p[1], -1),
+                                                                 git.version_key(p[0]) is not None,
                                                                  _vkey(p[0])))]
 
 

@@ -28,8 +28,8 @@ def cluster() -> None:
 @click.option("--force", is_flag=True, help="Overwrite untracked/ignored files in the way "
               "(backed up first).")
 @click.option("--tenants", "tenants_on", default=None, metavar="all|none|A,B",
-              help="Tenants to run on the new cluster (default: all when every tenant runs on "
-                   "every cluster today, else none).")
+              help="Tenants to run on the new cluster (default: as the answers say - only "
+                   "tenants that name no clusters).")
 @DIR_OPTION
 def add(name: str, context: str, env: str | None, dry_run: bool, force: bool,
         tenants_on: str | None, root: Path) -> int:
