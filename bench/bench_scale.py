@@ -134,7 +134,7 @@ def bench_size(clusters: int, tenants: int, work: Path, tpl: Path, *, update: bo
     data_file = size / "answers.yml"
     data_file.write_text(yaml.safe_dump(answers(clusters, tenants)), encoding="utf-8")
     fleet = size / "fleet"
-    row.render = measured([*FLUX_FLEET, "new", str(fleet), "--template", str(tpl),
+    row.render = measured([*FLUX_FLEET, "new", str(fleet), "--template", str(tpl), "--no-git",
                            "--vcs-ref", "v1.0.0", "--defaults", "--data-file", str(data_file)],
                           env=env)
     print(f"{clusters}x{tenants}: render {row.render.seconds:.1f}s", flush=True)

@@ -49,9 +49,13 @@ def test_rename_migration_needs_trust_and_reports_the_moved_edit(tpl: Path, tmp_
     assert "--trust" in capsys.readouterr().err
     assert git.status(fleet).clean
 
-    # the migration renames the user's file; Copier's 3-way merge then cannot tell the user's
-    # lines from the template's, so the edit arrives as a reported conflict, never lost
-    assert main(["update", "--to", "v2", "--trust", "--dir", str(fleet)]) == 1
+    # the migration renames the user's file: the edited file goes away, so the update refuses
+    # first; with --force it is backed up, and Copier's 3-way merge, which cannot tell the
+    # user's lines from the template's, reports the edit as a conflict, never lost
+    assert main(["update", "--to", "v2", "--trust", "--dir", str(fleet)]) == 2
+    assert f"{OLD} (edited since it was rendered" in capsys.readouterr().err
+    assert git.status(fleet).clean
+    assert main(["update", "--to", "v2", "--trust", "--force", "--dir", str(fleet)]) == 1
     assert f"{NEW}: conflict markers" in capsys.readouterr().err
     assert not runbook.exists()
     merged = (fleet / NEW).read_text()

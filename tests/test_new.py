@@ -130,3 +130,35 @@ def test_without_defaults_or_a_terminal_it_says_how_to_answer(tmp_path: Path) ->
     assert proc.returncode == 2, proc.stderr
     assert "no terminal to ask them" in proc.stderr and "--defaults" in proc.stderr
     assert "Traceback" not in proc.stderr and not dest.exists()
+
+
+def test_the_readme_fleet_is_a_git_repository_and_new_says_what_next(tmp_path: Path,
+                                                                      capsys) -> None:
+    from flux_fleet import git
+
+    dest = tmp_path / "fleet"
+    assert main(["new", str(dest), "--defaults"]) == 0
+    out = capsys.readouterr().out
+    assert "git repository with a first commit" in out
+    assert "pre-commit install" in out and "flux-fleet bootstrap" in out
+    assert git.status(dest).clean and git.run(["log", "--oneline"], dest).strip()
+    answers = answers_of(dest)
+    assert answers["_src_path"] == "https://github.com/flux-fleet/flux-fleet", "portable"
+    assert answers["_commit"], "the version it was rendered at"
+
+    assert main(["new", str(tmp_path / "plain"), "--defaults", "--no-git"]) == 0
+    assert not (tmp_path / "plain" / ".git").exists()
+
+
+def test_new_refuses_a_non_empty_destination_unless_forced(tmp_path: Path, capsys) -> None:
+    dest = tmp_path / "fleet"
+    dest.mkdir()
+    (dest / "notes.md").write_text("mine\n")
+
+    assert main(["new", str(dest), "--defaults"]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert sorted(p.name for p in dest.iterdir()) == ["notes.md"]
+
+    assert main(["new", str(dest), "--defaults", "--force", "--no-git"]) == 0
+    assert (dest / "notes.md").read_text() == "mine\n"
+    assert (dest / ".copier-answers.yml").is_file()

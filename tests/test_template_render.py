@@ -46,7 +46,7 @@ def yaml_files(root: Path) -> Iterator[Path]:
 
 
 def new(dest: Path, *data: str) -> Path:
-    args = ["new", str(dest), "--defaults"]
+    args = ["new", str(dest), "--defaults", "--no-git"]
     for item in data:
         args += ["--data", item]
     assert main(args) == 0

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "tenant": "flux_fleet.commands.tenant:tenant",
     "cluster": "flux_fleet.commands.cluster:cluster",
     "sources": "flux_fleet.commands.sources:sources",
+    "recover": "flux_fleet.commands.recover:recover",
 }
 
 

@@ -25,14 +25,14 @@ class GitError(ToolError):
 
 
 def run(args: Sequence[str], cwd: Path | str | None = None, *, check: bool = True,
-        input: str | None = None) -> str:
+        input: str | None = None, env: dict[str, str] | None = None) -> str:
     """Run ``git ARGS`` in ``cwd`` and return its stdout (GitError when it fails and ``check``)."""
     exe = shutil.which("git")
     if exe is None:
         raise GitError(["git", *args], 127, "git is not installed or not on PATH")
     cmd = [exe, *args]
     proc = subprocess.run(cmd, cwd=cwd, input=input, capture_output=True, text=True,
-                          check=False)
+                          check=False, env=env)
     if check and proc.returncode != 0:
         raise GitError(["git", *args], proc.returncode, proc.stderr or proc.stdout)
     return proc.stdout
@@ -120,7 +120,11 @@ def version_key(tag: str) -> tuple[int, int, int] | None:
 
 def remote_tags(src: str) -> list[str]:
     """Version tags of a template repository (local path or URL), oldest first."""
-    out = run(["ls-remote", "--tags", "--refs", src])
+    import os
+
+    # never wait for a password prompt: an unreachable source is an answer, not a hang
+    out = run(["ls-remote", "--tags", "--refs", src],
+              env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
     tags = [line.split("refs/tags/", 1)[1] for line in out.splitlines() if "refs/tags/" in line]
     versioned = [t for t in tags if version_key(t) is not None]
     return sorted(versioned, key=lambda t: version_key(t) or (0, 0, 0))
@@ -150,5 +154,5 @@ def commit_all(root: Path, message: str) -> None:
 
 
 def clone(src: Path, dest: Path) -> None:
-    """A local clone of the fleet at HEAD, to try an operation without touching the fleet."""
-    run(["clone", "--quiet", "--no-hardlinks", str(src), str(dest)])
+    """A local clone of the fleet at HEAD (sharing its objects), to try an operation on."""
+    run(["clone", "--quiet", "--shared", "--no-tags", str(src), str(dest)])

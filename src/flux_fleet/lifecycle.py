@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from flux_fleet import copier_run, git
+from flux_fleet import atomic, copier_run, git, template_source
 from flux_fleet.copier_run import ANSWERS_FILE, Conflicts
 from flux_fleet.errors import FindingsError, UserError
 
@@ -42,13 +41,15 @@ class Plan:
     edited: tuple[str, ...] = ()  # deleted files whose content differs from the template's render
     left: tuple[str, ...] = ()  # files the user added under a removed folder (Copier keeps them)
     conflicts: Conflicts = field(default_factory=Conflicts)
+    overwritten: tuple[str, ...] = ()  # added files where the fleet has an ignored/untracked one
 
     @property
     def empty(self) -> bool:
         return not (self.added or self.changed or self.deleted)
 
     def lines(self) -> list[str]:
-        out = [f"  added    {p}" for p in self.added]
+        out = [f"  added    {p}" + ("  (overwrites your untracked/ignored file)"
+                                      if p in self.overwritten else "") for p in self.added]
         out += [f"  changed  {p}" for p in self.changed]
         out += [f"  deleted  {p}" + ("  (edited by you)" if p in self.edited else "")
                 for p in self.deleted]
@@ -125,6 +126,32 @@ class Fleet:
                                  "commit, rerun")
         return src
 
+    def source(self, target: str | None) -> template_source.Source:
+        """The template to render from: the local history when it has both versions, else
+        the recorded source (a URL needs the network). An unknown ``target`` exits 2."""
+        recorded = str(self.answers.get("_src_path") or "")
+        bundled = publish_bundled()
+        urls = {bundled.url, str(self.answers.get("template_url") or "")}
+        for url in urls:
+            found = template_source.resolve(recorded, self.commit, target, url)
+            if found.offline:
+                return found
+        self.src  # noqa: B018 - the recorded source must resolve from anywhere
+        found = template_source.resolve(recorded, self.commit, target, "")
+        tags = _tags_or_none(found.path)
+        if tags is None:
+            offline = ", ".join(found.known) or "none"
+            raise UserError(
+                f"the template at {found.path} cannot be reached, and the versions known "
+                f"offline ({offline}) do not include {target or self.commit}",
+                hint="connect to the network, or install the flux-fleet release that ships "
+                     "that version and rerun")
+        if target is not None and not re.fullmatch(r"[0-9a-f]{7,40}", target) \
+                and target not in tags:
+            raise UserError(f"--to {target}: the template has no such version",
+                            hint="known versions: " + (", ".join(tags) or "none"))
+        return found
+
     def require_clean(self) -> None:
         """Copier diffs against HEAD: uncommitted work would be mixed into the update."""
         status = git.status(self.root)
@@ -138,45 +165,89 @@ class Fleet:
         return copier_run.user_answers(self.answers)
 
 
-# --- planning -----------------------------------------------------------------------------
+# --- computing a change away from the user's tree ----------------------------------------
 
-def plan(fleet: Fleet, data: Mapping[str, Any], vcs_ref: str | None, *, unsafe: bool = False,
-         check_edits: bool = False) -> Plan:
-    """Run the update in a throw-away clone of the fleet and report what it changed.
+def _rewrite_source(answers_file: Path, src: str, commit: str | None = None) -> bool:
+    """Point ``_src_path`` at ``src`` (and ``_commit`` at ``commit``); changed?
 
-    With ``check_edits``, each deleted file is compared with the template's render of the
-    current answers, so deleting a file the user edited is never silent.
+    Round-trip YAML: nothing else is touched.
     """
-    with tempfile.TemporaryDirectory(prefix="flux-fleet-plan-") as tmp:
-        clone = Path(tmp) / "fleet"
-        git.clone(fleet.top, clone)
-        root = clone / fleet.subdir
-        conflicts = copier_run.update(root, data, vcs_ref, unsafe=unsafe)
-        status = git.status(root)
-        prefix = f"{fleet.subdir.as_posix()}/" if str(fleet.subdir) != "." else ""
-        rel = _relative(prefix)
-        deleted = sorted(rel(p) for p in status.changed if not (clone / p).exists())
-        changed = sorted(rel(p) for p in status.changed if (clone / p).exists())
-        added = sorted(rel(p) for p in status.untracked if not p.endswith(".rej"))
-        edited: list[str] = []
-        left: list[str] = []
-        if check_edits and deleted:
-            pristine = Path(tmp) / "pristine"
-            copier_run.copy(fleet.src, pristine, fleet.user_answers(), fleet.commit,
-                            unsafe=unsafe)
-            edited = [p for p in deleted
-                      if not _same(fleet.root / p, pristine / p)]
-            gone_dirs = {str(Path(p).parent) for p in deleted}
-            left = sorted(p for p in git.tracked_files(root)
-                          if str(Path(p).parent) in gone_dirs and (root / p).exists()
-                          and not (pristine / p).exists())
+    from ruamel.yaml import YAML
+
+    rt = YAML()
+    rt.preserve_quotes = True
+    doc = rt.load(answers_file.read_text(encoding="utf-8"))
+    if str(doc.get("_src_path") or "") == src and commit in (None, doc.get("_commit")):
+        return False
+    doc["_src_path"] = src
+    if commit is not None:
+        doc["_commit"] = commit
+    with answers_file.open("w", encoding="utf-8") as fh:
+        rt.dump(doc, fh)
+    return True
+
+
+@dataclass(frozen=True)
+class _Computed:
+    plan: Plan
+    repo: Path  # the scratch clone; its HEAD is the after state
+    before: str  # the fleet's HEAD it was computed from
+
+
+def _compute(fleet: Fleet, tmp: Path, data: Mapping[str, Any], source: template_source.Source,
+             *, unsafe: bool, label: str) -> _Computed:
+    """Run the Copier update in a scratch clone, commit the result there, and describe it.
+
+    Each deleted file is compared with the template's render of the current answers (deleting
+    a file the user edited is never silent) and each added file with what the fleet holds at
+    that path (an ignored file there would be overwritten).
+    """
+    clone = tmp / "fleet"
+    git.clone(fleet.top, clone)
+    before = git.head(clone)
+    root = clone / fleet.subdir
+    if _rewrite_source(root / ANSWERS_FILE, source.path):
+        git.commit_all(clone, "flux-fleet: render from the local template source")
+    atomic.checkpoint("cloned")
+    conflicts = copier_run.update(root, data, source.ref, unsafe=unsafe)
+    # Copier records `git describe`, which may name another tag of the same cached commit
+    _rewrite_source(root / ANSWERS_FILE, source.recorded, source.ref if source.offline else None)
+    # --force: what the template renders is the after state, git-ignored or not
+    git.run(["add", "--all", "--force"], clone)
+    git.run(["-c", "commit.gpgsign=false", "commit", "--quiet", "--allow-empty", "--no-verify",
+             "-m", f"flux-fleet {label}"], clone)
+    atomic.checkpoint("rendered")
+    prefix = f"{fleet.subdir.as_posix()}/" if str(fleet.subdir) != "." else ""
+    rel = _relative(prefix)
+    added: list[str] = []
+    changed: list[str] = []
+    deleted: list[str] = []
+    for c in atomic.changes(clone, before, "HEAD"):
+        path = rel(c.path)
+        if c.path.endswith(".rej"):
+            continue
+        (added if not c.old_blob else deleted if not c.new_blob else changed).append(path)
+    overwritten = [p for p in added
+                   if (fleet.root / p).exists() or (fleet.root / p).is_symlink()]
+    edited: list[str] = []
+    left: list[str] = []
+    if deleted:
+        pristine = tmp / "pristine"
+        copier_run.copy(source.path, pristine, fleet.user_answers(), fleet.commit,
+                        unsafe=unsafe)
+        edited = [p for p in deleted if not _same(fleet.root / p, pristine / p)]
+        gone_dirs = {str(Path(p).parent) for p in deleted}
+        left = sorted(p for p in git.tracked_files(root)
+                      if str(Path(p).parent) in gone_dirs and (root / p).exists()
+                      and not (pristine / p).exists())
     conflicts = Conflicts(
         markers=tuple(rel(p) for p in conflicts.markers),
         rejects=tuple(rel(p) for p in conflicts.rejects),
         unmerged=tuple(rel(p) for p in conflicts.unmerged),
     )
-    return Plan(tuple(added), tuple(changed), tuple(deleted), tuple(edited), tuple(left),
-                conflicts)
+    return _Computed(Plan(tuple(sorted(added)), tuple(sorted(changed)), tuple(sorted(deleted)),
+                          tuple(edited), tuple(left), conflicts, tuple(sorted(overwritten))),
+                     clone, before)
 
 
 def _relative(prefix: str):  # type: ignore[no-untyped-def]
@@ -201,17 +272,7 @@ def backup(fleet: Fleet, files: Sequence[str], label: str) -> Path:
     return dest
 
 
-# --- applying -----------------------------------------------------------------------------
-
-def _apply(fleet: Fleet, data: Mapping[str, Any], vcs_ref: str | None, *, unsafe: bool) -> None:
-    conflicts = copier_run.update(fleet.root, data, vcs_ref, unsafe=unsafe)
-    if conflicts:
-        raise FindingsError(
-            f"the update left {len(conflicts.files())} conflicted file(s): "
-            + "; ".join(conflicts.lines())
-            + f". Resolve them in {fleet.root}, `git add` them, then run `flux-fleet validate`",
-        )
-
+# --- running an operation -----------------------------------------------------------------
 
 def _validate(fleet: Fleet) -> Any:
     """Run the validator over the updated fleet; FindingsError when it fails."""
@@ -226,58 +287,80 @@ def _validate(fleet: Fleet) -> Any:
     return result
 
 
+def _run(fleet: Fleet, data: Mapping[str, Any], target: str | None, label: str, *,
+         operation: str, force: bool, dry_run: bool, validate: bool, unsafe: bool = False,
+         conflict_error: type[Exception] = UserError) -> Outcome:
+    """One lifecycle operation, all or nothing: compute in a scratch clone, then apply."""
+    notes = list(atomic.guard(fleet.top))
+    fleet.require_clean()
+    source = fleet.source(target)
+    what = label.replace("-", " ", 2)
+    with atomic.scratch(fleet.top, operation) as tmp:
+        computed = _compute(fleet, tmp, data, source, unsafe=unsafe, label=label)
+        planned = computed.plan
+        notes += [*layout_notes(planned), *flux_notes(fleet, data)]
+        if dry_run:
+            return Outcome(planned, applied=False, notes=tuple(notes))
+        at_risk = sorted({*planned.edited, *planned.overwritten})
+        if at_risk and not force:
+            raise UserError(
+                f"{what} would overwrite or delete {len(at_risk)} file(s) of yours: "
+                + "; ".join(_risk(planned, p) for p in at_risk) + "; nothing was changed",
+                hint="keep your changes elsewhere first, or rerun with --force (the files are "
+                     "backed up under .git/flux-fleet-backup/)")
+        if planned.conflicts and not force:
+            # e.g. the tenant's own Kustomization in clusters/<cluster>/tenants.yaml, edited by
+            # hand: Copier cannot drop the document without conflict markers
+            raise conflict_error(
+                f"{what} would leave conflicts in file(s) you edited: "
+                + ", ".join(planned.conflicts.files()) + "; nothing was changed. "
+                + "The change: " + "; ".join(line.strip() for line in planned.lines()),
+                hint="undo your edits of what changes there (`git log -p FILE` shows them), or "
+                     "rerun with --force and resolve the conflict markers it leaves")
+        saved = backup(fleet, at_risk, label) if at_risk else None
+        atomic.apply(fleet.top, computed.repo, operation, computed.before, saved,
+                     fleet.subdir.as_posix())
+    if planned.conflicts:
+        raise FindingsError(
+            f"the update left {len(planned.conflicts.files())} conflicted file(s): "
+            + "; ".join(planned.conflicts.lines())
+            + f". Resolve them in {fleet.root}, `git add` them, then run `flux-fleet validate`",
+        )
+    result = _validate(fleet) if validate else None
+    return Outcome(planned, applied=True, backup=saved, validation=result, notes=tuple(notes))
+
+
+def _risk(planned: Plan, path: str) -> str:
+    if path in planned.overwritten:
+        return f"{path} (untracked or git-ignored: it would be overwritten)"
+    return f"{path} (edited since it was rendered: it would be deleted)"
+
+
 def change_answers(fleet: Fleet, data: Mapping[str, Any], label: str, *, removes: bool,
                    force: bool = False, dry_run: bool = False, validate: bool = True) -> Outcome:
     """Apply new answers at the fleet's current template version, safely.
 
     ``label`` reads as ``tenant-remove-NAME``: it names the backup folder and the operation.
     """
+    del removes  # every change is rehearsed now: adds can overwrite ignored files too
     if fleet.answers.get("repo_kind", "platform") != "platform":
         raise UserError(f"{fleet.root} is a tenant repository; tenants and clusters live in the "
                         "platform fleet", hint="run the command in the platform repo (--dir)")
-    fleet.require_clean()
-    vcs_ref = fleet.commit
-    fleet.src  # noqa: B018 - fail early on an unreachable template source
     _prevalidate(fleet, data)
-    if not removes and not dry_run:  # nothing can be deleted: no need to rehearse it
-        _apply(fleet, data, vcs_ref, unsafe=False)
-        result = _validate(fleet) if validate else None
-        return Outcome(_changes(fleet), applied=True, validation=result)
-    planned = plan(fleet, data, vcs_ref, check_edits=True)
-    if dry_run:
-        return Outcome(planned, applied=False)
-    if planned.edited and not force:
-        raise UserError(
-            f"{label.replace('-', ' ', 2)} would delete {len(planned.edited)} file(s) you "
-            "edited: "
-            + ", ".join(planned.edited),
-            hint="keep your changes elsewhere first, or rerun with --force (edited files are "
-                 "backed up under .git/flux-fleet-backup/)")
-    if planned.conflicts and not force:
-        # e.g. the tenant's own Kustomization in clusters/<cluster>/tenants.yaml, edited by hand:
-        # Copier cannot drop the document without conflict markers
-        raise UserError(
-            f"{label.replace('-', ' ', 2)} would leave conflicts in file(s) you edited: "
-            + ", ".join(planned.conflicts.files()) + "; nothing was changed",
-            hint="undo your edits of what is removed there (`git log -p FILE` shows them), or "
-                 "rerun with --force and resolve the conflict markers it leaves")
-    saved = backup(fleet, planned.edited, label) if planned.edited else None
-    _apply(fleet, data, vcs_ref, unsafe=False)
-    result = _validate(fleet) if validate else None
-    return Outcome(planned, applied=True, backup=saved, validation=result)
+    operation = label.replace("-", " ", 1).replace("-", " ", 1)
+    return _run(fleet, data, fleet.commit, label, operation=operation, force=force,
+                dry_run=dry_run, validate=validate)
 
 
 def update(root: Path, to: str | None = None, flux_version: str | None = None, *,
            dry_run: bool = False, trust: bool = False, validate: bool = True,
-           answers: Mapping[str, Any] | None = None) -> Outcome:
+           answers: Mapping[str, Any] | None = None, force: bool = False) -> Outcome:
     """Move the fleet to template ``to`` (default: latest tag), optionally to a Flux release.
 
     ``answers``: changed answers (``--data``, e.g. ``bootstrap``), checked like the stored ones.
     """
     fleet = Fleet(root)
-    fleet.require_clean()
     fleet.commit  # noqa: B018 - a fleet without _commit cannot be updated
-    fleet.src  # noqa: B018
     data: dict[str, Any] = dict(answers or {})
     if data:
         from flux_fleet.answers import validate as check_answers
@@ -290,13 +373,19 @@ def update(root: Path, to: str | None = None, flux_version: str | None = None, *
             raise UserError(f"--flux-version '{flux_version}': not a Flux v2 release",
                             hint="pass a version like v2.9.4")
         data["flux_version"] = flux_version
-    if dry_run:
-        planned = plan(fleet, data, to, unsafe=trust)
-        return Outcome(planned, applied=False, notes=layout_notes(planned))
-    _apply(fleet, data, to, unsafe=trust)
-    changes = _changes(fleet)
-    result = _validate(fleet) if validate else None
-    return Outcome(changes, applied=True, validation=result, notes=layout_notes(changes))
+    return _run(fleet, data, to, "update", operation="update", force=force, dry_run=dry_run,
+                validate=validate, unsafe=trust, conflict_error=FindingsError)
+
+
+def flux_notes(fleet: Fleet, data: Mapping[str, Any]) -> list[str]:
+    """A Flux version bump: the components on each cluster change only by bootstrapping again."""
+    new = data.get("flux_version")
+    if not new or new == fleet.answers.get("flux_version"):
+        return []
+    names = [str(c.get("name")) for c in fleet.answers.get("clusters") or []]
+    return [f"Flux {new}: gotk-components.yaml belongs to `flux bootstrap` and is left as it "
+            f"is; after pushing, rerun bootstrap on each cluster: "
+            + "; ".join(f"`flux-fleet bootstrap {n} --dir {fleet.root}`" for n in names)]
 
 
 # Older templates applied a cluster's tenants with ONE Flux Kustomization `tenants` (path
@@ -323,17 +412,6 @@ def layout_notes(changes: Plan) -> tuple[str, ...]:
     )
 
 
-def _changes(fleet: Fleet) -> Plan:
-    """What an applied operation changed, read back from git (the tree was clean before)."""
-    status = git.status(fleet.root)
-    prefix = f"{fleet.subdir.as_posix()}/" if str(fleet.subdir) != "." else ""
-    rel = _relative(prefix)
-    gone = [p for p in status.changed if not (fleet.top / p).exists()]
-    return Plan(added=tuple(sorted(rel(p) for p in status.untracked)),
-                changed=tuple(sorted(rel(p) for p in status.changed if p not in gone)),
-                deleted=tuple(sorted(rel(p) for p in gone)))
-
-
 def _prevalidate(fleet: Fleet, data: Mapping[str, Any]) -> None:
     """Reject bad answers with one line per problem before Copier runs (same words as Copier)."""
     from flux_fleet import answers
@@ -343,6 +421,21 @@ def _prevalidate(fleet: Fleet, data: Mapping[str, Any]) -> None:
     if problems:
         raise UserError(f"{problems[0]}", problems=problems[1:],
                         hint="correct the value and rerun; nothing was changed")
+
+
+def publish_bundled() -> template_source.Published:
+    """The installed flux-fleet's template, as a version of the local template history."""
+    from flux_fleet import __version__, resources
+
+    return template_source.publish(resources.template_dir(), __version__)
+
+
+def _tags_or_none(src: str) -> list[str] | None:
+    """The version tags of ``src``, or None when it cannot be reached (offline)."""
+    try:
+        return git.remote_tags(src)
+    except git.GitError:
+        return None
 
 
 # --- tenants and clusters -----------------------------------------------------------------
@@ -394,7 +487,7 @@ class TenantSpec:
 
 
 def add_tenant(root: Path, spec: TenantSpec, *, dry_run: bool = False,
-               validate: bool = True) -> Outcome:
+               validate: bool = True, force: bool = False) -> Outcome:
     fleet = Fleet(root)
     current = list(fleet.answers.get("tenants") or [])
     if any(t.get("name") == spec.name for t in current):
@@ -402,7 +495,7 @@ def add_tenant(root: Path, spec: TenantSpec, *, dry_run: bool = False,
                         hint=f"pick another name, or `flux-fleet tenant remove {spec.name}` first")
     entry = spec.entry(list(fleet.answers.get("clusters") or []))
     return change_answers(fleet, {"tenants": [*current, entry]}, f"tenant-add-{spec.name}",
-                          removes=False, dry_run=dry_run, validate=validate)
+                          removes=False, dry_run=dry_run, validate=validate, force=force)
 
 
 def remove_tenant(root: Path, name: str, *, force: bool = False, dry_run: bool = False,
@@ -414,15 +507,88 @@ def remove_tenant(root: Path, name: str, *, force: bool = False, dry_run: bool =
 
 
 def add_cluster(root: Path, name: str, context: str, env: str | None = None, *,
-                dry_run: bool = False, validate: bool = True) -> Outcome:
+                dry_run: bool = False, validate: bool = True, force: bool = False,
+                tenants_on: str | None = None) -> Outcome:
+    """Add cluster ``name``; ``tenants_on`` is ``all``, ``none`` or ``a,b``.
+
+    By default placement stays as the answers say: tenants that name their clusters keep them
+    (the new cluster gets none of them), tenants that name none run everywhere.
+    """
     fleet = Fleet(root)
     current = list(fleet.answers.get("clusters") or [])
     if any(c.get("name") == name for c in current):
         raise UserError(f"cluster '{name}' already exists in {fleet.root / ANSWERS_FILE}",
                         hint=f"pick another name, or `flux-fleet cluster remove {name}` first")
     entry = {"context": context, "env": env or name, "name": name}
-    return change_answers(fleet, {"clusters": [*current, entry]}, f"cluster-add-{name}",
-                          removes=False, dry_run=dry_run, validate=validate)
+    tenant_list = list(fleet.answers.get("tenants") or [])
+    placed, new_tenants = _place_on_new_cluster(tenant_list, [str(c.get("name")) for c in current],
+                                                name, tenants_on)
+    data: dict[str, Any] = {"clusters": [*current, entry]}
+    if new_tenants != tenant_list:
+        data["tenants"] = new_tenants
+    outcome = change_answers(fleet, data, f"cluster-add-{name}", removes=False, dry_run=dry_run,
+                             validate=validate, force=force)
+    where = (f"places tenant(s) {', '.join(placed)} on cluster {name}" if placed
+             else f"places no tenant on cluster {name} (`flux-fleet tenant place NAME "
+                  f"--cluster {name}` adds one)")
+    return replace(outcome, notes=(where, *outcome.notes))
+
+
+def _place_on_new_cluster(tenant_list: list[dict[str, Any]], names: list[str], cluster: str,
+                          choice: str | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """(tenants placed on ``cluster``, the tenants answer that says so)."""
+    known = [str(t.get("name")) for t in tenant_list]
+    if choice is None:
+        return [str(t.get("name")) for t in tenant_list if not t.get("clusters")], tenant_list
+    if choice == "all":
+        wanted = set(known)
+    elif choice == "none":
+        wanted = set()
+    else:
+        wanted = {w.strip() for w in choice.split(",") if w.strip()}
+        unknown = sorted(wanted - set(known))
+        if unknown:
+            raise UserError(f"--tenants: unknown tenant(s) {', '.join(unknown)}",
+                            hint=f"use all, none, or some of: {', '.join(known) or 'none'}")
+    out = []
+    for t in tenant_list:
+        t = dict(t)
+        listed = list(t.get("clusters") or [])
+        if str(t.get("name")) in wanted:
+            if listed:  # an empty list means every cluster, the new one included
+                t["clusters"] = [*listed, cluster]
+        elif not listed:
+            t["clusters"] = list(names)
+        out.append(t)
+    return [n for n in known if n in wanted], out
+
+
+def place_tenant(root: Path, name: str, cluster: str, *, on: bool, force: bool = False,
+                 dry_run: bool = False, validate: bool = True) -> Outcome:
+    """Run tenant ``name`` on ``cluster`` too (``on``), or stop running it there."""
+    fleet = Fleet(root)
+    names = [str(c.get("name")) for c in fleet.answers.get("clusters") or []]
+    if cluster not in names:
+        raise UserError(f"--cluster {cluster}: no such cluster", hint=f"use one of: "
+                        f"{', '.join(names)}")
+    tenant_list = [dict(t) for t in fleet.answers.get("tenants") or []]
+    tenant = next((t for t in tenant_list if t.get("name") == name), None)
+    if tenant is None:
+        known = ", ".join(str(t.get("name")) for t in tenant_list) or "none"
+        raise UserError(f"no tenant '{name}' in {fleet.root / ANSWERS_FILE}",
+                        hint=f"`flux-fleet tenant list` shows them (now: {known})")
+    listed = list(tenant.get("clusters") or names)
+    if (cluster in listed) == on:
+        raise UserError(f"tenant '{name}' {'already runs' if on else 'does not run'} on "
+                        f"cluster '{cluster}'", hint="`flux-fleet tenant list` shows placement")
+    listed = [*listed, cluster] if on else [c for c in listed if c != cluster]
+    if not listed:
+        raise UserError(f"cluster '{cluster}' is the last one tenant '{name}' runs on",
+                        hint=f"`flux-fleet tenant remove {name}` removes the tenant")
+    tenant["clusters"] = [c for c in names if c in listed]
+    verb = "place" if on else "unplace"
+    return change_answers(fleet, {"tenants": tenant_list}, f"tenant-{verb}-{name}",
+                          removes=not on, force=force, dry_run=dry_run, validate=validate)
 
 
 def remove_cluster(root: Path, name: str, *, force: bool = False, dry_run: bool = False,
@@ -512,20 +678,26 @@ def base_tag(commit: str) -> str:
 
 def check_update(root: Path) -> UpdateInfo:
     fleet = Fleet(root)
+    atomic.guard(fleet.top)
     current = fleet.commit
-    src = fleet.src
-    tags = git.remote_tags(src)
-    mine = git.version_key(base_tag(current)) or (0, 0, 0)
-    newer = tuple(t for t in tags if (git.version_key(t) or (0, 0, 0)) > mine)
-    latest = tags[-1] if tags else base_tag(current)
-    flux_latest = ""
-    if tags:
-        with tempfile.TemporaryDirectory(prefix="flux-fleet-check-") as tmp:
-            text = git.show_at(src, latest, "copier.yml", Path(tmp))
-        config = yaml.safe_load(text) or {}
-        question = config.get("flux_version") if isinstance(config, dict) else None
-        if isinstance(question, dict):
-            flux_latest = str(question.get("default") or "")
+    source = fleet.source(None)
+    if source.offline:
+        known = list(source.known)
+        newer = tuple(known[known.index(current) + 1:]) if current in known else ()
+        latest = known[-1]
+        text = git.run(["show", f"{latest}:copier.yml"], Path(source.path))
+    else:
+        tags = git.remote_tags(source.path)
+        mine = git.version_key(base_tag(current)) or (0, 0, 0)
+        newer = tuple(t for t in tags if (git.version_key(t) or (0, 0, 0)) > mine)
+        latest = tags[-1] if tags else base_tag(current)
+        text = ""
+        if tags:
+            with atomic.scratch(fleet.top, "check-update") as tmp:
+                text = git.show_at(source.path, latest, "copier.yml", tmp)
+    config = (yaml.safe_load(text) or {}) if text else {}
+    question = config.get("flux_version") if isinstance(config, dict) else None
+    flux_latest = str(question.get("default") or "") if isinstance(question, dict) else ""
     return UpdateInfo(current=current, latest=latest, newer=newer,
                       flux_version=str(fleet.answers.get("flux_version") or ""),
                       flux_latest=flux_latest)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -20,7 +19,7 @@ import yaml
 from jinja2 import FileSystemLoader, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from flux_fleet import __version__, answers, copier_run, resources
+from flux_fleet import __version__, answers, copier_run, resources, template_source
 from flux_fleet.errors import UserError
 
 _TRUE = {"y", "yes", "t", "true", "on", "1"}
@@ -173,15 +172,6 @@ def prevalidate(data: Mapping[str, Any], template: Path | None = None,
     return resolved
 
 
-def _is_git_checkout(path: Path) -> bool:
-    try:
-        out = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"],
-                             capture_output=True, text=True, check=False)
-    except OSError:
-        return False
-    return out.returncode == 0 and Path(out.stdout.strip()).resolve() == path.resolve()
-
-
 def render_new(
     dest: Path,
     data: Mapping[str, Any],
@@ -190,29 +180,47 @@ def render_new(
     vcs_ref: str | None = None,
     template: str | None = None,
     quiet: bool = True,
+    force: bool = False,
 ) -> Path:
     """``copier copy`` of the bundled template (or ``template``) into ``dest``, validated first.
 
-    Leaves nothing behind when it fails on a ``dest`` that did not exist before.
+    The bundled template is rendered from its local git history (``template_source``), and the
+    fleet records the template's public URL and the version tag: a portable source that day-2
+    commands serve offline. Refuses a non-empty ``dest`` unless ``force``; leaves nothing
+    behind when it fails on a ``dest`` that did not exist before.
     """
+    if dest.exists() and not dest.is_dir():
+        raise UserError(f"{dest}: exists and is not a folder", hint="pick another destination")
+    if dest.is_dir() and any(dest.iterdir()) and not force:
+        raise UserError(f"{dest}: exists and is not empty; rendering would overwrite its files "
+                        "and mix in its old answers",
+                        hint="pick a new or empty destination, or rerun with --force")
     data = dict(data)
     local = Path(template) if template else resources.template_dir()
+    published = None
     if template is None:
         data.setdefault("template_version", __version__)
-        if vcs_ref is None and _is_git_checkout(local):
-            vcs_ref = "HEAD"  # the working tree as shipped, not the latest tag
+        published = template_source.publish(local, __version__)
+        if vcs_ref is not None and vcs_ref not in template_source.known_versions():
+            known = ", ".join(template_source.known_versions())
+            raise UserError(f"--vcs-ref {vcs_ref}: not a version of the bundled template",
+                            hint=f"known versions: {known}; or pass --template URL")
     if (local / "copier.yml").is_file():
         prevalidate(data, local, complete=defaults)
     existed = dest.exists()
     try:
-        copier_run.copy(str(local if template is None else template), dest, data, vcs_ref,
-                        defaults=defaults, quiet=quiet)
+        if published is not None:
+            copier_run.copy(str(published.repo), dest, data, vcs_ref or published.tag,
+                            defaults=defaults, quiet=quiet)
+        else:
+            copier_run.copy(template or "", dest, data, vcs_ref, defaults=defaults,
+                            quiet=quiet)
     except BaseException:
         if not existed and dest.exists():
             shutil.rmtree(dest, ignore_errors=True)  # never a half-written fleet
         raise
-    if template is None and not _is_git_checkout(local):
-        record_reachable_source(dest / ANSWERS_FILE, __version__)
+    if published is not None:
+        record_source(dest / ANSWERS_FILE, published.url, vcs_ref or published.tag)
     return dest
 
 
@@ -221,19 +229,15 @@ ANSWERS_FILE = ".copier-answers.yml"
 
 def release_tag(version: str) -> str | None:
     """The git tag a package version was built from, or None for a development build."""
-    if not version or version == "0.0.0" or any(m in version for m in ("dev", "+")):
-        return None
-    return f"v{version}"
+    return template_source.release_tag(version)
 
 
-def record_reachable_source(answers_file: Path, version: str) -> None:
-    """Point a fleet rendered from the wheel's bundled copy at the template's git URL.
+def record_source(answers_file: Path, fallback_url: str, tag: str) -> None:
+    """Record the template's portable URL as ``_src_path`` instead of the local history's path.
 
-    The bundled copy lives in site-packages and is no git repository, so Copier records a path
-    that ``copier update`` can never use again. Copier would have recorded exactly the template
-    URL and its release tag had the fleet been copied from there, which is what this writes
-    (only these two source keys; the answers themselves are untouched). A development build has
-    no release tag: ``_commit`` stays absent and ``flux-fleet update`` explains the fix.
+    The URL is the fleet's ``template_url`` answer (where its pre-commit hook installs flux-fleet
+    from), else the template's own default; ``_commit`` is the tag rendered (Copier records
+    ``git describe``, which may pick another tag of the same commit).
     """
     from ruamel.yaml import YAML
 
@@ -242,16 +246,34 @@ def record_reachable_source(answers_file: Path, version: str) -> None:
     rt = YAML()
     rt.preserve_quotes = True
     doc = rt.load(answers_file.read_text(encoding="utf-8"))
-    url = doc.get("template_url") if hasattr(doc, "get") else None
+    url = (doc.get("template_url") if hasattr(doc, "get") else None) or fallback_url
     if not url:
         return
     doc["_src_path"] = str(url)
-    tag = release_tag(version)
-    if tag:
-        doc["_commit"] = tag
-    elif "_commit" in doc:
-        del doc["_commit"]
+    doc["_commit"] = tag
     tmp = answers_file.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         rt.dump(doc, fh)
     tmp.replace(answers_file)
+
+
+def init_repo(dest: Path) -> str:
+    """Make a new fleet a git repository with a first commit; what was done, for the user.
+
+    Day-2 commands diff against ``HEAD``. A fleet rendered into an existing repository is left
+    for the user to commit there.
+    """
+    from flux_fleet import git
+
+    top = git.toplevel(dest)
+    if top is not None:
+        return (f"{dest} is inside the git repository {top}: commit it there "
+                f"(`git -C {top} add -A && git -C {top} commit`)")
+    git.run(["init", "--quiet"], dest)
+    git.run(["add", "--all"], dest)
+    identity: list[str] = []
+    if not git.run(["config", "user.email"], dest, check=False).strip():
+        identity = ["-c", "user.name=flux-fleet", "-c", "user.email=flux-fleet@localhost"]
+    git.run([*identity, "-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify",
+             "-m", "fleet rendered by flux-fleet new"], dest)
+    return f"{dest} is a git repository with a first commit (`git -C {dest} log`)"

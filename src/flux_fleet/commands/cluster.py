@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from flux_fleet import lifecycle
-from flux_fleet.commands.update import DIR_OPTION, echo_outcome, removal_options
+from flux_fleet.commands.update import DIR_OPTION, echo_outcome, exit_code, removal_options
 
 
 @click.group()
@@ -25,17 +25,24 @@ def cluster() -> None:
 @click.option("--context", required=True, metavar="CTX", help="kube context for bootstrap.")
 @click.option("--env", default=None, help="Environment (overlay) it runs (default: NAME).")
 @click.option("--dry-run", is_flag=True, help="Show the files that would change; touch nothing.")
+@click.option("--force", is_flag=True, help="Overwrite untracked/ignored files in the way "
+              "(backed up first).")
+@click.option("--tenants", "tenants_on", default=None, metavar="all|none|A,B",
+              help="Tenants to run on the new cluster (default: as the answers say - only "
+                   "tenants that name no clusters).")
 @DIR_OPTION
-def add(name: str, context: str, env: str | None, dry_run: bool, root: Path) -> int:
+def add(name: str, context: str, env: str | None, dry_run: bool, force: bool,
+        tenants_on: str | None, root: Path) -> int:
     """Add cluster NAME (a copier update with the new clusters answer).
 
     \b
     Example:
       flux-fleet cluster add qa --context qa-admin --env staging --dir fleet
     """
-    outcome = lifecycle.add_cluster(root, name, context, env, dry_run=dry_run)
+    outcome = lifecycle.add_cluster(root, name, context, env, dry_run=dry_run, force=force,
+                                     tenants_on=tenants_on)
     echo_outcome(outcome, f"{'would add' if dry_run else 'added'} cluster {name}:")
-    return 0
+    return exit_code(outcome)
 
 
 @cluster.command("remove")
@@ -51,7 +58,7 @@ def remove(name: str, force: bool, dry_run: bool, root: Path) -> int:
     """
     outcome = lifecycle.remove_cluster(root, name, force=force, dry_run=dry_run)
     echo_outcome(outcome, f"{'would remove' if dry_run else 'removed'} cluster {name}:")
-    return 0
+    return exit_code(outcome)
 
 
 @cluster.command("list")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from flux_fleet.render import load_data_file, parse_data_args, render_new
+from flux_fleet.render import init_repo, load_data_file, parse_data_args, render_new
 
 
 @click.command()
@@ -20,8 +20,10 @@ from flux_fleet.render import load_data_file, parse_data_args, render_new
               help="Git ref of the template to render (tag, branch, HEAD).")
 @click.option("--template", default=None, metavar="SRC",
               help="Another copy of the template (path or git URL); default: the bundled one.")
+@click.option("--force", is_flag=True, help="Render into a non-empty DEST (overwrites files).")
+@click.option("--no-git", is_flag=True, help="Do not make DEST a git repository.")
 def new(dest: Path, data_args: tuple[str, ...], data_file: Path | None, defaults: bool,
-        vcs_ref: str | None, template: str | None) -> int:
+        vcs_ref: str | None, template: str | None, force: bool, no_git: bool) -> int:
     """Render a new fleet repository into DEST.
 
     \b
@@ -33,6 +35,13 @@ def new(dest: Path, data_args: tuple[str, ...], data_file: Path | None, defaults
     # _commit/_src_path say where the fleet came from and are no answers.
     data = {k: v for k, v in data.items() if not str(k).startswith("_")}
     data.update(parse_data_args(data_args))
-    render_new(dest, data, defaults=defaults, vcs_ref=vcs_ref, template=template)
-    click.echo(f"rendered {dest}; next: flux-fleet validate {dest}")
+    render_new(dest, data, defaults=defaults, vcs_ref=vcs_ref, template=template, force=force)
+    click.echo(f"rendered {dest}")
+    if not no_git:
+        click.echo(init_repo(dest))
+    click.echo("next steps:")
+    click.echo(f"  flux-fleet validate {dest}")
+    click.echo(f"  (cd {dest} && pre-commit install)   # validate on every commit")
+    click.echo(f"  flux-fleet bootstrap CLUSTER --dir {dest}   # the flux bootstrap command; "
+               "push the repository first")
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from flux_fleet import lifecycle
-from flux_fleet.commands.update import DIR_OPTION, echo_outcome, removal_options
+from flux_fleet.commands.update import DIR_OPTION, echo_outcome, exit_code, removal_options
 from flux_fleet.errors import UserError
 
 
@@ -43,9 +43,12 @@ def _paths(items: tuple[str, ...]) -> dict[str, str]:
               help="ClusterRole bound in the tenant namespaces (cluster-admin only if you must).")
 @click.option("--clusters", default="", metavar="A,B", help="Clusters to run on (default: all).")
 @click.option("--dry-run", is_flag=True, help="Show the files that would change; touch nothing.")
+@click.option("--force", is_flag=True, help="Overwrite untracked/ignored files in the way "
+              "(backed up first).")
 @DIR_OPTION
 def add(name: str, namespaces: tuple[str, ...], repo_url: str, branch: str,
-        paths: tuple[str, ...], role: str, clusters: str, dry_run: bool, root: Path) -> int:
+        paths: tuple[str, ...], role: str, clusters: str, dry_run: bool, force: bool,
+        root: Path) -> int:
     """Onboard tenant NAME (a copier update with the new tenants answer).
 
     \b
@@ -56,9 +59,9 @@ def add(name: str, namespaces: tuple[str, ...], repo_url: str, branch: str,
     spec = lifecycle.TenantSpec(
         name=name, repo_url=repo_url, namespaces=namespaces, branch=branch, paths=_paths(paths),
         role=role, clusters=tuple(c.strip() for c in clusters.split(",") if c.strip()))
-    outcome = lifecycle.add_tenant(root, spec, dry_run=dry_run)
+    outcome = lifecycle.add_tenant(root, spec, dry_run=dry_run, force=force)
     echo_outcome(outcome, f"{'would add' if dry_run else 'added'} tenant {name}:")
-    return 0
+    return exit_code(outcome)
 
 
 @tenant.command("remove")
@@ -74,7 +77,41 @@ def remove(name: str, force: bool, dry_run: bool, root: Path) -> int:
     """
     outcome = lifecycle.remove_tenant(root, name, force=force, dry_run=dry_run)
     echo_outcome(outcome, f"{'would remove' if dry_run else 'removed'} tenant {name}:")
-    return 0
+    return exit_code(outcome)
+
+
+@tenant.command("place")
+@click.argument("name")
+@click.option("--cluster", required=True, metavar="CLUSTER", help="The cluster to run it on.")
+@click.option("--dry-run", is_flag=True, help="Show the files that would change; touch nothing.")
+@DIR_OPTION
+def place(name: str, cluster: str, dry_run: bool, root: Path) -> int:
+    """Run tenant NAME on CLUSTER too (the tenant's files stay as they are).
+
+    \b
+    Example:
+      flux-fleet tenant place team-b --cluster qa --dir fleet
+    """
+    outcome = lifecycle.place_tenant(root, name, cluster, on=True, dry_run=dry_run)
+    echo_outcome(outcome, f"{'would place' if dry_run else 'placed'} tenant {name} on {cluster}:")
+    return exit_code(outcome)
+
+
+@tenant.command("unplace")
+@click.argument("name")
+@click.option("--cluster", required=True, metavar="CLUSTER", help="The cluster to take it off.")
+@removal_options
+@DIR_OPTION
+def unplace(name: str, cluster: str, force: bool, dry_run: bool, root: Path) -> int:
+    """Stop running tenant NAME on CLUSTER, keeping the tenant; refuses to drop your edits.
+
+    \b
+    Example:
+      flux-fleet tenant unplace team-b --cluster qa --dir fleet
+    """
+    outcome = lifecycle.place_tenant(root, name, cluster, on=False, force=force, dry_run=dry_run)
+    echo_outcome(outcome, f"{'would take' if dry_run else 'took'} tenant {name} off {cluster}:")
+    return exit_code(outcome)
 
 
 @tenant.command("list")

@@ -21,8 +21,8 @@ DIR_OPTION = click.option("--dir", "root", type=click.Path(path_type=Path, file_
 def removal_options(fn: Any) -> Any:
     """--force and --dry-run of `tenant remove` and `cluster remove` (one meaning for both)."""
     fn = click.option("--dry-run", is_flag=True, help="Show the files that would be deleted.")(fn)
-    return click.option("--force", is_flag=True, help="Delete files you edited too; they are "
-                        "backed up first (path printed).")(fn)
+    return click.option("--force", is_flag=True, help="Delete or overwrite files of yours too; "
+                        "they are backed up first (path printed).")(fn)
 
 
 def echo_outcome(outcome: lifecycle.Outcome, title: str) -> None:
@@ -38,7 +38,7 @@ def echo_outcome(outcome: lifecycle.Outcome, title: str) -> None:
         n = len(outcome.validation.findings)
         click.echo(f"validated: {n} finding(s), none failing" if n else "validated: clean")
     if outcome.applied:
-        click.echo("review with `git diff`, then commit")
+        click.echo("review with `git diff HEAD` (the changes are staged), then commit")
 
 
 _OWN_COMMANDS = {"tenants": "flux-fleet tenant add|remove",
@@ -78,9 +78,11 @@ def parse_data(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--trust", is_flag=True,
               help="Allow the template's migrations (commands) to run; review them first.")
 @click.option("--no-validate", is_flag=True, help="Skip `flux-fleet validate` after updating.")
+@click.option("--force", is_flag=True, help="Overwrite or delete files of yours (backed up "
+              "first), and leave conflict markers to resolve.")
 @DIR_OPTION
 def update(ref: str | None, flux_version: str | None, data: tuple[str, ...], dry_run: bool,
-           trust: bool, no_validate: bool, root: Path) -> int:
+           trust: bool, no_validate: bool, force: bool, root: Path) -> int:
     """Update the fleet to a newer template version with `copier update`, safely.
 
     Refuses a dirty tree, fails (exit 1) when Copier leaves any conflict (markers, .rej files,
@@ -92,10 +94,17 @@ def update(ref: str | None, flux_version: str | None, data: tuple[str, ...], dry
       flux-fleet update --to v1.2.0 --flux-version v2.9.5 --dir fleet
     """
     outcome = lifecycle.update(root, ref, flux_version, dry_run=dry_run, trust=trust,
-                               validate=not no_validate, answers=parse_data(data))
+                               validate=not no_validate, answers=parse_data(data),
+                               force=force)
     target = ref or "the latest template tag"
     echo_outcome(outcome, f"{'would update' if dry_run else 'updated'} {root} to {target}:")
-    return 0
+    return exit_code(outcome)
+
+
+def exit_code(outcome: lifecycle.Outcome) -> int:
+    """A dry run that predicts conflicts or the loss of files of yours exits 1."""
+    plan = outcome.plan
+    return 1 if not outcome.applied and (plan.conflicts or plan.edited or plan.overwritten) else 0
 
 
 @click.command("check-update")

@@ -94,6 +94,7 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
     from flux_fleet.validate import validate as run_validation
 
     root = resolve_root(paths)
+    refuse_interrupted(root)
     file_config = load_config(root)
     config = merge(file_config, Overrides(
         select=select, ignore=ignore, strict=strict, tenant=tenant,
@@ -131,3 +132,13 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
             click.echo(note, err=True)
         click.echo(summary(result), err=True)
     return EXIT_FINDINGS if result.failed else EXIT_OK
+
+
+def refuse_interrupted(root: Path) -> None:
+    """A half-applied lifecycle change must not validate as if it were finished (exit 2)."""
+    for folder in (root.resolve(), *root.resolve().parents):
+        if (folder / ".git" / "flux-fleet" / "in-progress.json").is_file():
+            from flux_fleet import atomic
+
+            atomic.guard(folder)
+            return
