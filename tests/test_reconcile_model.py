@@ -253,3 +253,21 @@ def test_root_candidates_whose_source_is_another_repository_are_not_roots() -> N
                obj(tenant, "tenants/team.yaml"), obj(tenant_ks, "tenants/team.yaml")]
     roots = find_roots(objects, [o.document for o in objects], [])
     assert [r.cluster for r in roots] == ["clusters/dev"]
+
+
+def test_a_branch_kustomization_at_the_root_does_not_swallow_the_clusters(tmp_path: Path) -> None:
+    """flux2-multi-tenancy's shape: placeholders in clusters/*/flux-system, and a tenant
+    Kustomization at ``path: ./`` of this repository's dev-team branch."""
+    files = {**PLACEHOLDER, "clusters/dev/cm.yaml": CONFIGMAP, "tenants/dev-team.yaml": """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: dev-team, namespace: apps}
+spec: {interval: 5m, url: https://github.com/example/fleet, ref: {branch: dev-team}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: dev-team, namespace: apps}
+spec: {interval: 5m, path: ./, prune: true, sourceRef: {kind: GitRepository, name: dev-team}}
+"""}
+    repo = write_tree(tmp_path, files)
+    assert [(r.cluster, r.how) for r in _roots(repo, None)] == [("clusters/dev", "bootstrap-path")]

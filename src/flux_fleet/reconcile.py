@@ -189,6 +189,11 @@ def find_roots(objects: Iterable[KObject], documents: Iterable[Document], listin
             where = Document(".flux-fleet.yaml", 0, 1, 1, None)
             candidates.append(_synthetic(path, "config", where))
             covered.add(path)
+    # a Kustomization of another source that would swallow an installer's root (a tenant's
+    # GitRepository at ``path: ./``, this repository on another branch) is not a root
+    strong = [r for r in candidates if r.how != "gotk-sync"]
+    candidates = [r for r in candidates if r.how != "gotk-sync" or not any(
+        s.path != r.path and _under(s.path, r.path) and s.source != r.source for s in strong)]
     # a root whose defining file another root's path already holds is that root's child
     outer = [r for r in candidates
              if not any(o.path != r.path and _under(r.path, o.path) and _file_of(r) != ""
