@@ -271,3 +271,24 @@ spec: {interval: 5m, path: ./, prune: true, sourceRef: {kind: GitRepository, nam
 """}
     repo = write_tree(tmp_path, files)
     assert [(r.cluster, r.how) for r in _roots(repo, None)] == [("clusters/dev", "bootstrap-path")]
+
+
+def _remote(name: str, kubeconfig: bool) -> str:
+    extra = f"  kubeConfig: {{secretRef: {{name: {name}-kubeconfig}}}}\n" if kubeconfig else ""
+    return (f"apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+            f"metadata: {{name: {name}, namespace: flux-system}}\n"
+            "spec:\n  interval: 1h\n  path: ./apps\n  prune: true\n"
+            "  sourceRef: {kind: GitRepository, name: flux-system}\n" + extra)
+
+
+def test_hub_and_spoke_kustomizations_apply_to_different_clusters(tmp_path: Path) -> None:
+    """Two Kustomizations that apply the same folder through kubeConfig reach two spokes;
+    without kubeConfig they fight over one object on the hub (FF406)."""
+    def fleet(where: Path, kubeconfig: bool) -> Path:
+        return write_tree(where, {
+            "clusters/dev/flux-system/gotk-sync.yaml": SYNC,
+            "clusters/dev/spokes.yaml": _remote("staging", kubeconfig) + "---\n"
+            + _remote("production", kubeconfig),
+            "apps/cm.yaml": CONFIGMAP})
+    assert "FF406" not in {f.rule for f in validate(fleet(tmp_path / "spokes", True)).findings}
+    assert "FF406" in {f.rule for f in validate(fleet(tmp_path / "hub", False)).findings}

@@ -10,6 +10,7 @@ so one cluster's objects never satisfy another cluster's references.
 
 from __future__ import annotations
 
+import json
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -624,6 +625,13 @@ def applied_twice(view: FleetView) -> Iterator[Finding]:
         if builder.id.group != flux.KUSTOMIZE_GROUP:
             continue  # synthetic builds of plain kustomize roots (tenant repos) overlap by design
         scope = view.scope_of_build(builder)
+        # a Kustomization with spec.kubeConfig applies to another cluster (hub and spoke):
+        # the same object there is another object
+        ks = view.find(scope, builder.id.group, builder.id.kind, builder.id.namespace,
+                       builder.id.name)
+        remote = flux.get_path(ks.data, ("spec", "kubeConfig")) if ks is not None else None
+        if remote:
+            scope = f"{scope}@{builder.id.namespace}/{json.dumps(remote, sort_keys=True)}"
         for obj in objs:
             owners[(scope, obj.id)].append(builder)
     pairs: dict[tuple[str, BuildKey, BuildKey], list[ObjectId]] = defaultdict(list)
@@ -635,7 +643,8 @@ def applied_twice(view: FleetView) -> Iterator[Finding]:
                     pairs[(scope, a, b)].append(oid)
     for (scope, a, b), oids in sorted(pairs.items()):
         oids.sort()
-        kustomization = view.find(scope, b.id.group, b.id.kind, b.id.namespace, b.id.name)
+        kustomization = view.find(scope.split("@", 1)[0], b.id.group, b.id.kind,
+                                  b.id.namespace, b.id.name)
         sample = ", ".join(str(o) for o in oids[:3]) + (
             f" and {len(oids) - 3} more" if len(oids) > 3 else ""
         )
