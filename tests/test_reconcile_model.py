@@ -292,3 +292,19 @@ def test_hub_and_spoke_kustomizations_apply_to_different_clusters(tmp_path: Path
             "apps/cm.yaml": CONFIGMAP})
     assert "FF406" not in {f.rule for f in validate(fleet(tmp_path / "spokes", True)).findings}
     assert "FF406" in {f.rule for f in validate(fleet(tmp_path / "hub", False)).findings}
+
+
+def test_two_objects_with_the_same_source_typo_are_both_reported(tmp_path: Path) -> None:
+    """A Kustomization whose source exists nowhere applies nothing: it must not excuse the
+    other object that makes the same typo (and so hide both)."""
+    typo = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+            "metadata: {{name: {name}, namespace: flux-system}}\n"
+            "spec: {{interval: 1h, path: ./apps, prune: true,\n"
+            "       sourceRef: {{kind: GitRepository, name: flux-sytem}}}}\n")
+    repo = write_tree(tmp_path, {
+        "clusters/dev/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/dev/a.yaml": typo.format(name="a"),
+        "clusters/dev/b.yaml": typo.format(name="b"),
+        "apps/cm.yaml": CONFIGMAP})
+    assert [r for r in rules(validate(repo)) if r[0] == "FF401"] == [
+        ("FF401", "clusters/dev/a.yaml"), ("FF401", "clusters/dev/b.yaml")]

@@ -314,10 +314,26 @@ class FleetView:
             if (scope, obj.id) in built or BuildKey(obj.id, obj.document.file,
                                                     scope) in self.inv.built:
                 continue
+            if self._source_missing(scope, obj):
+                continue  # applies nothing at all: it cannot excuse another missing object
             target = flux.spec_of(obj.data).get("targetNamespace")
             for ns in {obj.id.namespace, target if isinstance(target, str) else ""} - {""}:
                 out[ns].append((scope, obj.id))
         return out
+
+    def _source_missing(self, scope: str, obj: KObject) -> bool:
+        """The Kustomization's source exists nowhere: not here, not as the bootstrap source,
+        not in a namespace that content from outside this repository may fill."""
+        for ref in flux.references(obj.id.group, obj.id.kind, obj.data, obj.id.namespace):
+            if ref.role != "source":
+                continue
+            if flux.is_substituted(ref.name) or flux.is_substituted(ref.namespace):
+                return False
+            if (ref.kind, ref.name) in flux.BOOTSTRAP_OBJECTS:
+                return False
+            return (self.find(scope, ref.group, ref.kind, ref.namespace, ref.name) is None
+                    and self.namespace_known(scope, ref.namespace))
+        return False
 
     def opener_of(self, scope: str, namespace: str, referrer: ObjectId) -> ObjectId | None:
         for s, kid in self.openers.get(namespace, ()):
