@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from flux_fleet.errors import UserError
+from flux_fleet.reconcile import ROOT_SOURCE_KINDS, DeclaredSync, SourceKey, repo_path
 
 CONFIG_YAML = ".flux-fleet.yaml"
 PYPROJECT = "pyproject.toml"
@@ -38,6 +40,7 @@ class Config:
     kubeconform: bool = False
     build: bool = True  # False: no kustomize builds (schema and rules over the files only)
     jobs: int = 0  # parallel kustomize builds; 0 = number of CPUs
+    sync: tuple[DeclaredSync, ...] = ()  # sync roots no manifest here declares (OCI pushes)
     source: str = ""  # where the settings came from, for messages
 
     def enabled(self, code: str) -> bool:
@@ -103,6 +106,10 @@ def parse_settings(raw: Any, where: str, locate: Any = None) -> dict[str, Any]:
                 problems.append(f"{at(str(name))}: must be true or false, not {value!r}")
             else:
                 out[key] = value
+        elif key == "sync":
+            entries = _sync_entries(value, str(name), at, problems)
+            if entries is not None:
+                out[key] = entries
         elif key == "jobs":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 problems.append(f"{at(str(name))}: must be a whole number >= 0, not {value!r}")
@@ -112,6 +119,67 @@ def parse_settings(raw: Any, where: str, locate: Any = None) -> dict[str, Any]:
         raise UserError(f"invalid configuration in {where}", problems=problems,
                         hint="fix or remove the settings listed above (see docs/validate.md)")
     return out
+
+
+_SYNC_KEYS = ("path", "source", "folder", "ignore")
+
+
+def _sync_entries(value: Any, name: str, at: Any, problems: list[str]
+                  ) -> tuple[DeclaredSync, ...] | None:
+    """``sync:`` entries: where a cluster starts reconciling this repository, for fleets whose
+    manifests do not say (e.g. CI pushes ``kubernetes/`` as an OCI artifact)."""
+    if not isinstance(value, list):
+        problems.append(f"{at(name)}: must be a list of {{path, source, folder, ignore}} "
+                        "mappings")
+        return None
+    out = []
+    for i, entry in enumerate(value):
+        where = at((name, i))
+        if not isinstance(entry, Mapping):
+            problems.append(f"{where}: must be a mapping with at least 'path'")
+            continue
+        unknown = sorted(str(k) for k in entry if k not in _SYNC_KEYS)
+        if unknown:
+            problems.append(f"{where}: unknown key {', '.join(unknown)} (known: "
+                            f"{', '.join(_SYNC_KEYS)})")
+            continue
+        path, folder = entry.get("path"), entry.get("folder", ".")
+        if not isinstance(path, str) or not path.strip():
+            problems.append(f"{where}: 'path' (the root Kustomization's spec.path inside the "
+                            "source) is required")
+            continue
+        if not isinstance(folder, str) or folder.startswith("/") or ".." in folder.split("/"):
+            problems.append(f"{where}: 'folder' must be a folder of this repository, "
+                            f"relative to its root, not {folder!r}")
+            continue
+        source = _source_key(entry.get("source", "GitRepository/flux-system"))
+        if source is None:
+            problems.append(f"{where}: 'source' must be Kind/name or Kind/namespace/name with "
+                            f"Kind one of {', '.join(sorted(ROOT_SOURCE_KINDS))}, not "
+                            f"{entry.get('source')!r}")
+            continue
+        ignore = entry.get("ignore")
+        if isinstance(ignore, list) and all(isinstance(p, str) for p in ignore):
+            ignore = "\n".join(ignore)
+        if ignore is not None and not isinstance(ignore, str):
+            problems.append(f"{where}: 'ignore' must be gitignore patterns (a string or a list "
+                            "of strings)")
+            continue
+        pos = re.search(r":(\d+):\d+$", where)
+        out.append(DeclaredSync(path, source, repo_path(folder), ignore,
+                                int(pos.group(1)) if pos else 1))
+    return tuple(out)
+
+
+def _source_key(value: Any) -> SourceKey | None:
+    if not isinstance(value, str):
+        return None
+    parts = value.strip().split("/")
+    if len(parts) == 2:
+        parts = [parts[0], "flux-system", parts[1]]
+    if len(parts) != 3 or parts[0] not in ROOT_SOURCE_KINDS or not all(parts):
+        return None
+    return SourceKey(*parts)
 
 
 def _from_yaml(path: Path, rel: str) -> dict[str, Any]:
@@ -134,8 +202,8 @@ def _from_yaml(path: Path, rel: str) -> dict[str, Any]:
                         hint="merge the documents into one (remove the '---' line)")
     doc = docs[0]
 
-    def locate(key: str) -> str:
-        line, col = doc.locate((key,))
+    def locate(key: str | tuple[Any, ...]) -> str:
+        line, col = doc.locate(key if isinstance(key, tuple) else (key,))
         return f"{rel}:{line}:{col}"
 
     return parse_settings(doc.data, rel, locate)
@@ -161,7 +229,8 @@ def _from_pyproject(path: Path, rel: str) -> dict[str, Any] | None:
         return None
     where = f"{rel} [tool.flux-fleet]"
     return parse_settings(tool["flux-fleet"], where,
-                          lambda key: f"{rel}: tool.flux-fleet.{key}")
+                          lambda key: f"{rel}: tool.flux-fleet."
+                          + (".".join(map(str, key)) if isinstance(key, tuple) else key))
 
 
 def _regular(path: Path, root: Path, rel: str) -> bool:

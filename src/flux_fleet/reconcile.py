@@ -17,6 +17,10 @@ Facts followed:
 - The Flux Operator "creates the Flux objects in the same namespace where the FluxInstance is
   deployed using the namespace name as the Flux source and Kustomization name"
   (fluxoperator.dev/docs/instance/sync), with ``spec.sync.{kind,url,ref,path}``.
+- An artifact is the source's root: kustomize-controller joins ``spec.path`` to it with
+  SecureJoin. When CI pushes a folder of this repository as an OCI artifact
+  (``flux push artifact --path=./kubernetes``), the cluster's paths are relative to that
+  folder; nothing in the repository says so, ``.flux-fleet.yaml`` ``sync:`` declares it.
 """
 
 from __future__ import annotations
@@ -113,6 +117,21 @@ class SourceKey:
 
 
 @dataclass(frozen=True)
+class DeclaredSync:
+    """A sync root that ``.flux-fleet.yaml`` declares, for what no manifest here tells: the
+    source the cluster has for this repository, the folder of this repository that is that
+    source's root (``flux push artifact --path``), and the root Kustomization's ``spec.path``
+    inside it."""
+
+    path: str
+    source: SourceKey = SourceKey("GitRepository", flux.PLATFORM_NAMESPACE,
+                                  flux.PLATFORM_NAMESPACE)
+    folder: str = "."
+    ignore: str | None = None  # extra ignore patterns (``--ignore-paths``, ``spec.ignore``)
+    line: int = 1  # where the entry is written in the config file
+
+
+@dataclass(frozen=True)
 class SyncRoot:
     """One cluster's entry into this repository.
 
@@ -129,10 +148,25 @@ class SyncRoot:
     how: str  # gotk-sync | flux-instance | bootstrap-path | config
     where: KObject | Document  # findings and skips about the root point here
     spec: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    folder: str = "."  # the folder of this repository that is the source's artifact root
+    spec_ignore: str | None = None  # the source's spec.ignore, when the source is written here
 
     @property
     def path(self) -> str:
-        return repo_path(self.spec.get("path")) or "."
+        return self.resolve(self.spec.get("path"))
+
+    def resolve(self, value: Any) -> str:
+        """A ``spec.path`` of this root's source as a repository folder: SecureJoin inside the
+        artifact, which is ``folder`` of this repository."""
+        inner = repo_path(value)
+        if self.folder == ".":
+            return inner
+        return self.folder if inner == "." else f"{self.folder}/{inner}"
+
+    def named(self) -> SyncRoot:
+        """This root with ``cluster`` set to its sync path (for roots built before it is known)."""
+        return SyncRoot(self.path, self.id, self.source, self.url, self.ref, self.how,
+                        self.where, self.spec, self.folder, self.spec_ignore)
 
     def same_repository(self, url: Any, ref: Any) -> bool | None:
         """Is a source with this URL and ref this repository? None when it cannot be told."""
@@ -157,7 +191,7 @@ def _source_of(ks: KObject) -> SourceKey | None:
 
 
 def find_roots(objects: Iterable[KObject], documents: Iterable[Document], listing: list[str],
-               declared: Iterable[str] = ()) -> list[SyncRoot]:
+               declared: Iterable[DeclaredSync] = ()) -> list[SyncRoot]:
     """Every cluster's sync root in this repository, outermost only, sorted by path."""
     objects = list(objects)
     sources: dict[SourceKey, KObject] = {}
@@ -183,15 +217,12 @@ def find_roots(objects: Iterable[KObject], documents: Iterable[Document], listin
                         if src.document.file.startswith(prefix)), None)
             candidates.append(_synthetic(folder, "bootstrap-path", doc, own))
             covered.add(folder)
-    for folder in declared:
-        path = repo_path(folder)
-        if path is not None and path not in covered:
-            where = Document(".flux-fleet.yaml", 0, 1, 1, None)
-            candidates.append(_synthetic(path, "config", where))
-            covered.add(path)
+    candidates.extend(_declared(entry, sources) for entry in declared)  # declared roots win
     # a Kustomization of another source that would swallow an installer's root (a tenant's
     # GitRepository at ``path: ./``, this repository on another branch) is not a root
     strong = [r for r in candidates if r.how != "gotk-sync"]
+    declared_paths = {r.path for r in candidates if r.how == "config"}
+    candidates = [r for r in candidates if r.how == "config" or r.path not in declared_paths]
     candidates = [r for r in candidates if r.how != "gotk-sync" or not any(
         s.path != r.path and _under(s.path, r.path) and s.source != r.source for s in strong)]
     # a root whose defining file another root's path already holds is that root's child
@@ -237,7 +268,7 @@ def _gotk_sync(obj: KObject, sources: dict[SourceKey, KObject]) -> SyncRoot | No
     src_spec = _spec(src.data) if src is not None else {}
     url = normalise_url(src_spec.get("url")) if source.kind == "GitRepository" else ""
     return SyncRoot(path, obj.id, source, url, git_ref(src_spec.get("ref")), "gotk-sync",
-                    obj, spec)
+                    obj, spec, spec_ignore=_ignore_of(src_spec))
 
 
 def _flux_instance(obj: KObject, listing: list[str]) -> SyncRoot | None:
@@ -258,6 +289,28 @@ def _flux_instance(obj: KObject, listing: list[str]) -> SyncRoot | None:
                     obj, spec)
 
 
+def _declared(entry: DeclaredSync, sources: dict[SourceKey, KObject]) -> SyncRoot:
+    """The root a ``sync:`` entry of the config file declares; its source's URL and ref
+    come from the source object when the repository defines it."""
+    src = sources.get(entry.source)
+    src_spec = _spec(src.data) if src is not None else {}
+    inner = repo_path(entry.path)
+    spec = {"path": f"./{inner}" if inner != "." else "./", "prune": True,
+            "sourceRef": {"kind": entry.source.kind, "name": entry.source.name}}
+    url = normalise_url(src_spec.get("url")) if entry.source.kind == "GitRepository" else ""
+    ignore = "\n".join(p for p in (_ignore_of(src_spec), entry.ignore) if p) or None
+    where = Document(".flux-fleet.yaml", 0, entry.line, 1, None)
+    oid = ObjectId(flux.KUSTOMIZE_GROUP, "Kustomization", entry.source.namespace,
+                   entry.source.name)
+    return SyncRoot("", oid, entry.source, url, git_ref(src_spec.get("ref")), "config", where,
+                    spec, repo_path(entry.folder), ignore).named()
+
+
+def _ignore_of(spec: dict[str, Any]) -> str | None:
+    value = spec.get("ignore")
+    return value if isinstance(value, str) else None
+
+
 def _synthetic(path: str, how: str, where: Document, source: KObject | None = None) -> SyncRoot:
     """The root an installer creates when its Kustomization is not in the repository: named
     after the source ``flux bootstrap`` committed next to it, else ``flux-system``."""
@@ -270,7 +323,7 @@ def _synthetic(path: str, how: str, where: Document, source: KObject | None = No
     url = normalise_url(src_spec.get("url")) if kind == "GitRepository" else ""
     return SyncRoot(path, ObjectId(flux.KUSTOMIZE_GROUP, "Kustomization", ns, name),
                     SourceKey(kind, ns, name), url, git_ref(src_spec.get("ref")), how, where,
-                    spec)
+                    spec, spec_ignore=_ignore_of(src_spec))
 
 
 _BOOTSTRAP_FILES = ("gotk-components.yaml", "gotk-sync.yaml")

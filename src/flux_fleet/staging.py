@@ -25,7 +25,7 @@ import os
 import posixpath
 import shutil
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,8 +80,10 @@ def _inside(real: str, real_root: str) -> bool:
 class _Stager:
     """Fills a stage; hard links until one fails (another filesystem), then copies."""
 
-    def __init__(self, root: Path, dest: Path) -> None:
+    def __init__(self, root: Path, dest: Path,
+                 omit: Callable[[str], bool] | None = None) -> None:
         self.root = str(root)
+        self.omit = omit
         self.real_root = os.path.realpath(root)
         self.stage = Stage(dest)
         self.link = True
@@ -139,14 +141,17 @@ class _Stager:
         if stat.S_ISDIR(mode):
             self.folder(path, rel, dst, (*chain, os.path.realpath(path)))
         elif stat.S_ISREG(mode):
-            self.put(path, dst)
+            if self.omit is None or not self.omit(rel):
+                self.put(path, dst)
         else:
             self.stage.refused[rel] = "not a regular file (FIFO, socket or device)"
 
 
-def stage(root: Path, dest: Path) -> Stage:
-    """Stage ``root`` at ``dest`` (which must not exist); see the module docstring."""
-    stager = _Stager(root, dest)
+def stage(root: Path, dest: Path, omit: Callable[[str], bool] | None = None) -> Stage:
+    """Stage ``root`` at ``dest`` (which must not exist); see the module docstring.
+
+    ``omit(rel)``: regular files to leave out, as the source's artifact leaves them out."""
+    stager = _Stager(root, dest, omit)
     stager.folder(stager.real_root, "", str(dest), (stager.real_root,))
     return stager.stage
 

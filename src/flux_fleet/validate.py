@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from flux_fleet import kustomize, loader, reconcile, suppress
+from flux_fleet import kustomize, loader, reconcile, sourceignore, suppress
 from flux_fleet.checks import build, drift, references, schema, tenancy
 from flux_fleet.config import Config
 from flux_fleet.errors import FleetError, UserError
@@ -218,7 +218,16 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
     skipped.extend(cls.skips)
     objects = build.file_objects(documents, cls)
     stats.objects = len(objects)
-    roots = reconcile.find_roots(objects, documents, listing)
+    roots = reconcile.find_roots(objects, documents, listing, declared=config.sync)
+    # what the clusters' sources hold: files a .sourceignore, spec.ignore or the artifact's
+    # folder leaves out are in no cluster (not built, not checked, not referenced)
+    arts = sourceignore.artifacts(root, ((r.folder, r.spec_ignore) for r in roots))
+    omitted = {f: why for f in listing if (why := sourceignore.why_omitted(f, arts))}
+    if omitted:
+        listing = [f for f in listing if f not in omitted]
+        skipped.extend(Skipped(f, 1, "artifact", f"not in the source's artifact: {why}")
+                       for f, why in sorted(omitted.items()))
+        objects = [o for o in objects if o.document.file not in omitted]
     clock.lap("classify")
 
     # builds, in parallel, each distinct (path, options) once; they run in kustomize
@@ -237,7 +246,9 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
             building = background.submit(build.build_all, root, documents, objects,
                                          jobs=config.build_jobs, classification=cls,
                                          listing=listing, roots=roots,
-                                         refused=_refused(loaded.findings))
+                                         refused=_refused(loaded.findings),
+                                         omit=lambda f: bool(
+                                             sourceignore.why_omitted(f, arts)))
             _split(schema.check_objects(objects, store, strict=config.strict), raw, skipped)
             clock.lap("schema")
             built = building.result()
@@ -259,6 +270,7 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
         skipped.extend(unapplied)
     else:
         findings.extend(raw)
+    findings = [f for f in findings if f.file not in omitted]
     fresh = build.relocate(list(_fresh_built(built.built, objects)), objects)
     _split(schema.check_objects(fresh, store, strict=config.strict), findings, skipped)
     clock.lap("schema")

@@ -24,7 +24,7 @@ import os
 import posixpath
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from flux_fleet import kustomize, kustomize_batch, reconcile, redact, staging
+from flux_fleet.artifact_generator import FolderCopy, external_artifacts, source_path
 from flux_fleet.loader import discover, load_text
 from flux_fleet.model import BuildKey, Document, Finding, KObject, ObjectId, Severity, Skipped
 from flux_fleet.reconcile import SyncRoot, find_roots
@@ -740,6 +741,7 @@ def build_all(
     listing: list[str] | None = None,
     roots: list[SyncRoot] | None = None,
     refused: frozenset[str] = frozenset(),
+    omit: Callable[[str], bool] | None = None,
 ) -> BuildResult:
     """Build what each cluster applies from this repository, each distinct build once.
 
@@ -751,7 +753,8 @@ def build_all(
     else every root kustomization folder.
 
     ``listing``: the repository's YAML files (``loader.discover``), when the caller has it;
-    ``refused``: files the loader would not read (builds that need them are not run).
+    ``refused``: files the loader would not read (builds that need them are not run);
+    ``omit``: files no cluster's artifact holds (``sourceignore``), left out of the stage.
     Builds read a staged copy of the repository (``staging``), never the checkout itself.
     """
     root = Path(root).resolve()
@@ -781,10 +784,11 @@ def build_all(
     run = _Runner(root, cls, listing, objects, jobs or os.cpu_count() or 1, result, refused)
     with tempfile.TemporaryDirectory(prefix="flux-fleet-build-") as tmp:
         run.scratch = Path(tmp).resolve()
-        run.staged = staging.stage(root, run.scratch / "repo")
+        run.staged = staging.stage(root, run.scratch / "repo", omit)
         by_cluster = {r.cluster: r for r in roots}
         visited: set[tuple[str, ObjectId]] = {(t.cluster, t.id) for t in targets}
         git_sources: dict[str, dict[tuple[str, str], KObject]] = {}  # cluster -> applied repos
+        generated: dict[str, dict[tuple[str, str], list[FolderCopy]]] = {}  # ExternalArtifacts
         level = 0
         while targets:
             level += 1
@@ -793,6 +797,7 @@ def build_all(
                 break
             children: list[_Target] = []
             for t, objs in produced:
+                generated.setdefault(t.cluster, {}).update(external_artifacts(objs))
                 known = git_sources.setdefault(t.cluster, {})
                 for o in objs:
                     if o.id.group == SOURCE_GROUP and o.id.kind == "GitRepository":
@@ -806,7 +811,8 @@ def build_all(
                 break
             for t, objs in produced:
                 for child in _children(root, objs, by_cluster[t.cluster],
-                                       git_sources[t.cluster], run.index, result):
+                                       git_sources[t.cluster], run.index, result,
+                                       generated.get(t.cluster, {})):
                     if (child.cluster, child.id) not in visited:
                         visited.add((child.cluster, child.id))
                         children.append(child)
@@ -842,7 +848,9 @@ def _target(oid: ObjectId, where: Document | KObject, path: str, spec: dict[str,
 
 def _children(root: Path, objs: list[KObject], sync: SyncRoot,
               git_sources: dict[tuple[str, str], KObject], index: _FileIndex,
-              result: BuildResult) -> list[_Target]:
+              result: BuildResult,
+              generated: dict[tuple[str, str], list[FolderCopy]] | None = None
+              ) -> list[_Target]:
     """The Flux Kustomizations a build applies whose source is this repository on that
     cluster (the root's source, or a GitRepository the cluster applies with the same URL and
     ref): the next level of the tree, each in the form the parent applies it."""
@@ -858,6 +866,12 @@ def _children(root: Path, objs: list[KObject], sync: SyncRoot,
         line = where.locate(("spec", "sourceRef"))[0]
         home = where.document
         ours = (kind, ns, name) == (sync.source.kind, sync.source.namespace, sync.source.name)
+        from_generator = None
+        if kind == "ExternalArtifact" and generated and (ns, name) in generated:
+            mapped = source_path(generated[(ns, name)], spec.get("path"))
+            if mapped is not None and mapped[0] == sync.source:
+                from_generator = sync.resolve(mapped[1])
+                ours = True
         if not ours and kind == "GitRepository" and (ns, name) in git_sources:
             other = _spec(git_sources[(ns, name)])
             same = sync.same_repository(other.get("url"), other.get("ref"))
@@ -869,11 +883,19 @@ def _children(root: Path, objs: list[KObject], sync: SyncRoot,
                     "tree, not built", str(obj.id)))
                 continue
             ours = bool(same)
+            folder_root = False  # a Git source is the whole repository, not the root's folder
+        else:
+            folder_root = ours
         if not ours:
             result.skips.append(Skipped(home.file, line, "build",
                                         f"external source: {kind}/{ns}/{name}", str(obj.id)))
             continue
-        path = reconcile.repo_path(spec.get("path"))
+        if from_generator is not None:
+            path = from_generator
+        elif folder_root:
+            path = sync.resolve(spec.get("path"))
+        else:
+            path = reconcile.repo_path(spec.get("path"))
         if path is None or not (root / path).is_dir():
             result.findings.append(_R["FF302"].at(
                 where, ("spec", "path"),

@@ -1,0 +1,215 @@
+"""What a cluster reconciles is the source's *artifact*, not the checkout: files a
+``.sourceignore`` or ``spec.ignore`` leaves out are not there, a repository pushed by CI as an
+OCI artifact of one folder has its paths inside that folder (declared in ``.flux-fleet.yaml``),
+and an ArtifactGenerator's ExternalArtifacts map back to folders of this repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tree_files import write_tree
+
+from flux_fleet import sourceignore
+from flux_fleet.config import load_config
+from flux_fleet.errors import UserError
+from flux_fleet.validate import validate
+
+SYNC = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: flux-system, namespace: flux-system}
+spec: {interval: 1h, url: https://github.com/example/fleet, ref: {branch: main}IGNORE}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: flux-system, namespace: flux-system}
+spec: {interval: 1h, path: ./clusters/dev, prune: true,
+       sourceRef: {kind: GitRepository, name: flux-system}}
+"""
+APPS = """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: flux-system}
+spec: {interval: 1h, path: ./apps, prune: true,
+       sourceRef: {kind: GitRepository, name: flux-system}}
+"""
+BAD_CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad, namespace: default}\ndata: 3\n"
+CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm, namespace: default}\n"
+
+
+def excluded(patterns: str, *files: str, domain: tuple[str, ...] = ()) -> list[bool]:
+    m = sourceignore.matcher(sourceignore.read_patterns(patterns, domain, ".sourceignore"))
+    return [m.excluded(f) is not None for f in files]
+
+
+@pytest.mark.parametrize(("patterns", "file", "out"), [
+    ("/*\n!/kubernetes\n", "talos/a.yaml", True),
+    ("/*\n!/kubernetes\n", "kubernetes/apps/a.yaml", False),
+    ("/*\n!/kubernetes\n", "README.md", True),
+    # go-git matches each file on its own: a negation re-includes a file of an excluded folder
+    ("/k/**/secrets/\n!/k/**/secrets/keep.yaml\n", "k/c/secrets/keep.yaml", False),
+    ("/k/**/secrets/\n!/k/**/secrets/keep.yaml\n", "k/c/secrets/other.yaml", True),
+    ("secrets/\n", "a/secrets", False),  # a folder pattern never matches a file of that name
+    ("secrets/\n", "a/secrets/x.yaml", True),
+    ("*.md\n", "docs/deep/x.md", True),  # a pattern without '/' matches at any depth
+    ("docs/*.yaml\n", "x/docs/a.yaml", False),  # one with '/' is anchored at its folder
+    ("[\n", "[", False),  # a bad pattern matches nothing (Go's ErrBadPattern)
+    ("[^a]x.yaml\n", "bx.yaml", True),
+    ("\\#x.yaml\n", "#x.yaml", True),
+    ("# a comment\n\n", "a.yaml", False),
+])
+def test_ignore_patterns_follow_source_controllers_matcher(patterns: str, file: str,
+                                                           out: bool) -> None:
+    assert excluded(patterns, file) == [out]
+
+
+def test_any_ignore_pattern_replaces_the_default_exclusions_but_not_the_vcs_ones() -> None:
+    files = (".github/workflows/ci.yaml", "apps/.sops.yaml", ".gitignore", "apps/a.yaml")
+    assert excluded("", *files) == [True, True, True, False]
+    assert excluded("/scratch/\n", *files) == [False, False, True, False]
+
+
+def test_a_nested_sourceignore_only_speaks_for_its_own_folder() -> None:
+    assert excluded("*.yaml\n", "apps/x.yaml", "infra/x.yaml", domain=("apps",)) == [True,
+                                                                                     False]
+
+
+def fleet(tmp_path: Path, extra: dict[str, str], ignore: str = "") -> Path:
+    return write_tree(tmp_path, {
+        "clusters/dev/flux-system/gotk-sync.yaml": SYNC.replace("IGNORE", ignore),
+        "clusters/dev/apps.yaml": APPS,
+        **extra,
+    })
+
+
+def test_files_the_sourceignore_leaves_out_are_not_checked_and_say_why(tmp_path: Path) -> None:
+    repo = fleet(tmp_path, {
+        ".sourceignore": "/scratch/\n",
+        "scratch/broken.yaml": BAD_CM,
+        "apps/cm.yaml": CM,
+    })
+    result = validate(repo)
+    assert result.findings == []
+    skip = [s for s in result.skipped if s.file == "scratch/broken.yaml"]
+    assert [s.what for s in skip] == ["artifact"]
+    assert ".sourceignore:1" in skip[0].reason
+    # the same file outside the ignored folder is checked
+    (repo / ".sourceignore").write_text("/other/\n")
+    assert [f.file for f in validate(repo).findings] == []  # still applied by no one
+    (repo / "apps/broken.yaml").write_text(BAD_CM)
+    assert [f.file for f in validate(repo).findings] == ["apps/broken.yaml"]
+
+
+def test_a_build_cannot_read_what_the_artifact_leaves_out(tmp_path: Path) -> None:
+    """kustomize in the cluster builds the artifact: a resource that .sourceignore drops is
+    missing there, so the build fails, as it would in kustomize-controller."""
+    repo = fleet(tmp_path, {
+        "apps/kustomization.yaml": ("apiVersion: kustomize.config.k8s.io/v1beta1\n"
+                                    "kind: Kustomization\nresources: [cm.yaml, notes/x.yaml]\n"),
+        "apps/cm.yaml": CM,
+        "apps/notes/x.yaml": CM.replace("name: cm", "name: x"),
+    })
+    assert validate(repo).findings == []
+    (repo / ".sourceignore").write_text("notes/\n")
+    assert [f.rule for f in validate(repo).findings] == ["FF301"]
+
+
+def test_the_sync_sources_spec_ignore_counts_like_a_sourceignore(tmp_path: Path) -> None:
+    repo = fleet(tmp_path, {"scratch/broken.yaml": BAD_CM, "apps/broken.yaml": BAD_CM},
+                 ignore=", ignore: '/apps/'")
+    result = validate(repo)
+    assert result.findings == []
+    assert {s.file for s in result.skipped if s.what == "artifact"} >= {"apps/broken.yaml"}
+
+
+OCI_TREE = {
+    "deploy/clusters/dev/apps.yaml": """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: flux-system}
+spec:
+  interval: 1h
+  path: ./apps
+  prune: true
+  sourceRef: {kind: OCIRepository, name: flux-system}
+  patches:
+    - target: {kind: Kustomization}
+      patch: |-
+        apiVersion: kustomize.toolkit.fluxcd.io/v1
+        kind: Kustomization
+        metadata: {name: _}
+        spec: {interval: 30m, prune: true}
+""",
+    "deploy/apps/web.yaml": """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: web, namespace: flux-system}
+spec:
+  path: ./web
+  sourceRef: {kind: OCIRepository, name: flux-system}
+""",
+    "deploy/web/cm.yaml": BAD_CM,
+}
+DECLARED = """\
+sync:
+  - source: OCIRepository/flux-system
+    folder: deploy
+    path: ./clusters/dev
+"""
+
+
+def test_a_folder_pushed_as_an_oci_artifact_is_followed_once_declared(tmp_path: Path) -> None:
+    """CI runs `flux push artifact --path=./deploy`; the cluster's paths are inside deploy/.
+    Nothing in the manifests says so: without the declaration the children look incomplete
+    (no interval, no prune), with it the parent's patch reaches them and the real defect in
+    the grandchild's folder is found."""
+    repo = write_tree(tmp_path, OCI_TREE)
+    undeclared = validate(repo)
+    assert "web.yaml" in " ".join(f.file for f in undeclared.findings if f.rule == "FF202")
+    (repo / ".flux-fleet.yaml").write_text(DECLARED)
+    result = validate(repo, load_config(repo))
+    assert sorted((f.rule, f.file) for f in result.findings) == [("FF202", "deploy/web/cm.yaml")]
+
+
+def test_an_external_artifact_of_an_artifact_generator_maps_back_to_its_folder(
+        tmp_path: Path) -> None:
+    files = dict(OCI_TREE)
+    files["deploy/apps/generator.yaml"] = """\
+apiVersion: source.extensions.fluxcd.io/v1beta1
+kind: ArtifactGenerator
+metadata: {name: gen, namespace: flux-system}
+spec:
+  sources: [{alias: repo, kind: OCIRepository, name: flux-system}]
+  artifacts:
+    - name: web
+      copy: [{from: "@repo/web/", to: "@artifact/apps/web/"}]
+    - name: one-file
+      copy: [{from: "@repo/web/cm.yaml", to: "@artifact/cm.yaml"}]
+"""
+    files["deploy/apps/web.yaml"] = files["deploy/apps/web.yaml"].replace(
+        "path: ./web\n  sourceRef: {kind: OCIRepository, name: flux-system}",
+        "path: ./apps/web\n  sourceRef: {kind: ExternalArtifact, name: web}")
+    files["deploy/apps/other.yaml"] = files["deploy/apps/web.yaml"].replace(
+        "name: web, namespace", "name: other, namespace").replace(
+        "{kind: ExternalArtifact, name: web}", "{kind: ExternalArtifact, name: one-file}")
+    files[".flux-fleet.yaml"] = DECLARED
+    repo = write_tree(tmp_path, files)
+    result = validate(repo, load_config(repo))
+    assert sorted((f.rule, f.file) for f in result.findings) == [("FF202", "deploy/web/cm.yaml")]
+    assert any(s.what == "build" and "ExternalArtifact/flux-system/one-file" in s.reason
+               for s in result.skipped)
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("sync: [{path: ./c, source: HelmRepository/x}]\n", "'source' must be Kind/name"),
+    ("sync: [{source: OCIRepository/x}]\n", "'path'"),
+    ("sync: [{path: ./c, folder: ../up}]\n", "'folder' must be a folder of this repository"),
+    ("sync:\n  - path: ./c\n    branch: main\n", "unknown key branch"),
+])
+def test_a_bad_sync_declaration_is_a_located_error(tmp_path: Path, text: str, says: str) -> None:
+    (tmp_path / ".flux-fleet.yaml").write_text(text)
+    with pytest.raises(UserError) as err:
+        load_config(tmp_path)
+    shown = str(err.value) + " ".join(err.value.problems or ())
+    assert says in shown and ".flux-fleet.yaml:" in shown
