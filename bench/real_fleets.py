@@ -29,6 +29,20 @@ from typing import Any
 
 FLUX_FLEET = Path(sys.executable).with_name("flux-fleet")
 
+#: What some repositories' CI does and the repository cannot say (``.flux-fleet.yaml``
+#: ``sync:``), written into a checkout that has no config file of its own. xunholy/k8s-gitops:
+#: ``.github/workflows/oci.yaml`` runs ``flux push artifact --path=./kubernetes``, and its
+#: FluxInstance (chart values) syncs that artifact at ``./clusters/cluster-00``.
+DECLARED = {
+    "xunholy__k8s-gitops": (
+        "sync:\n"
+        "  - source: OCIRepository/flux-system\n"
+        "    folder: kubernetes\n"
+        "    path: ./clusters/cluster-00\n"
+        "    ignore: [sops-gpg.encrypted.yaml, sops-age.encrypted.yaml, .sops.pub.asc]\n"
+    ),
+}
+
 
 @dataclass
 class RepoResult:
@@ -68,6 +82,9 @@ def commit_of(repo: Path) -> str:
 
 
 def run_one(repo: Path, timeout: float, extra: list[str]) -> RepoResult:
+    config = repo / ".flux-fleet.yaml"
+    if repo.name in DECLARED and not config.exists():
+        config.write_text(DECLARED[repo.name])
     cmd = [str(FLUX_FLEET), "validate", "--format", "json", *extra, str(repo)]
     start = time.perf_counter()
     try:
