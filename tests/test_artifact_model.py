@@ -213,3 +213,39 @@ def test_a_bad_sync_declaration_is_a_located_error(tmp_path: Path, text: str, sa
         load_config(tmp_path)
     shown = str(err.value) + " ".join(err.value.problems or ())
     assert says in shown and ".flux-fleet.yaml:" in shown
+
+
+CHART_INSTANCE = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata: {name: flux-instance, namespace: flux-system}
+spec: {interval: 1h, url: oci://ghcr.io/controlplaneio-fluxcd/charts/CHART, ref: {tag: 0.58.1}}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: flux-instance, namespace: flux-system}
+spec:
+  interval: 1h
+  chartRef: {kind: OCIRepository, name: flux-instance}
+  values:
+    instance:
+      sync: {kind: GitRepository, url: https://github.com/example/fleet.git,
+             ref: refs/heads/main, path: setup/cluster}
+"""
+
+
+@pytest.mark.parametrize(("chart", "found"), [("flux-instance", True), ("podinfo", False)])
+def test_the_flux_instance_charts_values_are_a_sync_root(tmp_path: Path, chart: str,
+                                                         found: bool) -> None:
+    """Flux installed by a HelmRelease of the flux-instance chart: its values.instance.sync
+    is the FluxInstance's spec.sync, so the cluster starts at setup/cluster."""
+    repo = write_tree(tmp_path, {
+        "kubernetes/flux-system/flux-instance.yaml": CHART_INSTANCE.replace("CHART", chart),
+        "setup/cluster/apps.yaml": APPS,
+        "apps/broken.yaml": BAD_CM,
+    })
+    result = validate(repo)
+    assert [(f.rule, f.file) for f in result.findings] == (
+        [("FF202", "apps/broken.yaml")] if found else [])
+    assert any(s.what == "not-applied" and s.file == "apps/broken.yaml"
+               for s in result.skipped) is not found

@@ -204,6 +204,8 @@ def find_roots(objects: Iterable[KObject], documents: Iterable[Document], listin
             root = _gotk_sync(obj, sources)
         elif (obj.id.group, obj.id.kind) == (OPERATOR_GROUP, "FluxInstance"):
             root = _flux_instance(obj, listing)
+        elif (obj.id.group, obj.id.kind) == (flux.HELM_GROUP, "HelmRelease"):
+            root = _flux_instance_chart(obj, sources, listing)
         else:
             root = None
         if root is not None:
@@ -269,6 +271,36 @@ def _gotk_sync(obj: KObject, sources: dict[SourceKey, KObject]) -> SyncRoot | No
     url = normalise_url(src_spec.get("url")) if source.kind == "GitRepository" else ""
     return SyncRoot(path, obj.id, source, url, git_ref(src_spec.get("ref")), "gotk-sync",
                     obj, spec, spec_ignore=_ignore_of(src_spec))
+
+
+def _flux_instance_chart(obj: KObject, sources: dict[SourceKey, KObject],
+                         listing: list[str]) -> SyncRoot | None:
+    """A HelmRelease of the Flux Operator's ``flux-instance`` chart: the chart renders a
+    FluxInstance from ``values.instance`` (controlplaneio-fluxcd/charts, flux-instance
+    values.yaml), so ``values.instance.sync`` is that FluxInstance's ``spec.sync``."""
+    spec = _spec(obj.data)
+    chart_ref = spec.get("chartRef") if isinstance(spec.get("chartRef"), dict) else {}
+    chart = spec.get("chart") if isinstance(spec.get("chart"), dict) else {}
+    chart_spec = chart.get("spec") if isinstance(chart.get("spec"), dict) else {}
+    named = chart_spec.get("chart") == "flux-instance"
+    if chart_ref.get("kind") == "OCIRepository" and isinstance(chart_ref.get("name"), str):
+        key = SourceKey("OCIRepository", str(chart_ref.get("namespace") or obj.id.namespace),
+                        chart_ref["name"])
+        url = _spec(sources[key].data).get("url") if key in sources else ""
+        named = named or (isinstance(url, str) and url.rstrip("/").endswith("/flux-instance"))
+    values = spec.get("values") if isinstance(spec.get("values"), dict) else {}
+    instance = values.get("instance") if isinstance(values.get("instance"), dict) else {}
+    if not named or not isinstance(instance.get("sync"), dict):
+        return None
+    ns = str(spec.get("targetNamespace") or obj.id.namespace or flux.PLATFORM_NAMESPACE)
+    as_instance = KObject(ObjectId(OPERATOR_GROUP, "FluxInstance", ns, "flux"),
+                          f"{OPERATOR_GROUP}/v1", {"spec": {"sync": instance["sync"]}},
+                          obj.document)
+    root = _flux_instance(as_instance, listing)
+    if root is None:
+        return None
+    return SyncRoot(root.cluster, root.id, root.source, root.url, root.ref, "flux-instance",
+                    obj, root.spec)
 
 
 def _flux_instance(obj: KObject, listing: list[str]) -> SyncRoot | None:

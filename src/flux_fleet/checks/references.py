@@ -512,7 +512,8 @@ def resolve(
         ref.namespace == settings.platform_namespace
         and (ref.kind, ref.name) in flux.BOOTSTRAP_OBJECTS
     ):
-        return _skip(obj, ref, "reference", f"{target} is created by flux bootstrap")
+        return _skip(obj, ref, "reference",
+                     f"{target} is created by flux bootstrap or the Flux Operator")
     if ref.optional:
         return None
     if tenant_repo:
