@@ -248,3 +248,26 @@ def test_the_flux_instance_charts_values_are_a_sync_root(tmp_path: Path, chart: 
     assert [(f.rule, f.file) for f in result.findings] == [("FF202", "apps/broken.yaml")]
     # found: the cluster's tree is followed (root, then apps); else the files are only read
     assert (result.stats.built >= 2) is found
+
+
+OLD_API = """\
+apiVersion: source.toolkit.fluxcd.io/v1beta2
+kind: HelmRepository
+metadata: {name: charts, namespace: flux-system}
+spec: {interval: 1h, url: https://charts.example.com}
+"""
+
+
+@pytest.mark.parametrize(("header", "severity"), [
+    ("", "error"),                                  # nothing pinned: the current Flux
+    ("# Flux Version: v2.4.0\n", "warning"),        # still served there: migrate first
+    ("# Flux Version: v2.9.3\n", "error"),          # removed in 2.8: rejected
+])
+def test_a_removed_api_is_judged_against_the_flux_the_fleet_pins(tmp_path: Path, header: str,
+                                                                 severity: str) -> None:
+    repo = fleet(tmp_path, {
+        "clusters/dev/flux-system/gotk-components.yaml": header + "---\n",
+        "apps/source.yaml": OLD_API,
+    })
+    found = [(f.rule, f.severity.value) for f in validate(repo).findings]
+    assert found == [("FF204", severity)]

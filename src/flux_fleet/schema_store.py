@@ -65,6 +65,7 @@ class SchemaStore:
         #: kind -> enum values the cluster's CRDs accept beyond the shipped schema's
         #: (the Flux Operator patches Alert and Receiver to watch its own kinds)
         self.enum_extensions: dict[str, frozenset[str]] = {}
+        self.flux_version: Any = None  # flux_version.DeclaredVersion the fleet pins, if any
         self._lock = Lock()
         # how often an object was fully checked ("checked") or known clean ("repeat"), and
         # how the schema part was decided ("fast": compiled yes/no, "located": jsonschema)

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from flux_fleet import kustomize, loader, reconcile, sourceignore, suppress
+from flux_fleet import flux_version, kustomize, loader, reconcile, sourceignore, suppress
 from flux_fleet.checks import build, drift, references, schema, tenancy
 from flux_fleet.config import Config
 from flux_fleet.errors import FleetError, UserError
@@ -233,6 +233,7 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
     # builds, in parallel, each distinct (path, options) once; they run in kustomize
     # processes while this thread checks the file objects' schemas
     store = SchemaStore(schemas_dir())  # one store: each schema compiled once
+    store.flux_version = flux_version.declared(root, listing, objects, answers)
     if schema.installed_by_operator(documents):
         store.enum_extensions = {"Alert": schema.OPERATOR_KINDS, "Receiver": schema.OPERATOR_KINDS}
     raw: list[Finding] = []  # the file objects' own findings; kept where nothing changes them

@@ -14,6 +14,7 @@ from typing import Any
 
 from flux_fleet import flux_operator
 from flux_fleet.cel import CelError, nodes_at
+from flux_fleet.flux_version import still_served
 from flux_fleet.model import Finding, KObject, Path, Severity, Skipped
 from flux_fleet.rules import Rule, dotted
 from flux_fleet.schema_store import SchemaStore
@@ -181,6 +182,16 @@ def check_object(obj: KObject, store: SchemaStore, *, strict: bool) -> Iterator[
     if info is not None and not info.served:
         target = f"; use {info.use}" if info.use else ""
         gone = f" (removed in {info.removed_in})" if info.removed_in else ""
+        pinned = store.flux_version
+        if still_served(info.removed_in, pinned):
+            yield UNSERVED_VERSION.at(
+                obj, ("apiVersion",),
+                f"{api_version} {kind} is removed in {info.removed_in}; this fleet pins Flux "
+                f"{pinned} ({pinned.where}), which still serves it: migrate before "
+                f"upgrading{target}",
+                hint=f"run `flux migrate -f {obj.source_file or obj.document.file}` before the "
+                     "Flux upgrade", severity=Severity.WARNING)
+            return
         yield UNSERVED_VERSION.at(
             obj, ("apiVersion",),
             f"{api_version} {kind} is no longer served{gone}{target}",
