@@ -381,6 +381,20 @@ def test_substitute_follows_flux_envsubst_forms():
     assert unknown == {"z"}
 
 
+@pytest.mark.parametrize(("text", "values", "out", "unknown"), [
+    # a default may hold another substitution (bjw-s home-ops components: CLAIM:-APP)
+    ('name: "${CLAIM:-${APP}}"', {"APP": "web"}, 'name: "web"', set()),
+    ('name: "${CLAIM:-${APP}}"', {"APP": "web", "CLAIM": "data"}, 'name: "data"', set()),
+    ("n: ${A:-${B:-${C}}}", {"C": "deep"}, "n: deep", set()),
+    ("n: ${A:-${B}}", {}, "n: ${B}", {"B"}),
+    # not substitutions: left as written
+    ("n: ${1} ${a b} $x ${OPEN:-x", {}, "n: ${1} ${a b} $x ${OPEN:-x", set()),
+    ("cmd: echo $${HOME} and ${X}", {"X": "y"}, "cmd: echo ${HOME} and y", set()),
+])
+def test_substitute_nests_defaults_like_envsubst(text, values, out, unknown):
+    assert substitute(text, values) == (out, unknown)
+
+
 def test_kustomize_wrapper_raises_with_command_and_stderr(tmp_path):
     (tmp_path / "kustomization.yaml").write_text("resources: [nope.yaml]\n")
     with pytest.raises(KustomizeError) as err:

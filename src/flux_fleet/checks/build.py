@@ -577,34 +577,83 @@ def _wrapper(target: _Target, root: Path, workdir: Path, kdirs: frozenset[str],
     return kus
 
 
-_VAR = re.compile(r"\$\$|\$\{([_a-zA-Z][_a-zA-Z0-9]*)(?:(:?[=-])([^}]*))?\}")
+_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
+_OPS = (":-", ":=", "-", "=")
 
 
 def substitute(text: str, values: dict[str, str]) -> tuple[str, set[str]]:
     """Flux postBuild substitution on one manifest; returns the text and the unknown names.
 
-    ``${VAR}`` takes the value, ``${VAR:=default}``/``${VAR:-default}`` fall back when unset
-    or empty, ``$${VAR}`` stays a literal ``${VAR}``; unknown names are left as they are.
+    As kustomize-controller's envsubst (fluxcd/pkg ``envsubst``, after drone/envsubst):
+    ``${VAR}`` takes the value, ``${VAR:-default}``/``${VAR:=default}`` fall back when unset
+    or empty, ``${VAR-default}``/``${VAR=default}`` only when unset, and a default may itself
+    hold substitutions (``${CLAIM:-${APP}}``); ``$$`` is a literal ``$`` (so ``$${VAR}`` stays
+    ``${VAR}``). Names without a value here are left as written and reported: their values
+    may come from ``substituteFrom`` objects that are not in the repository.
     """
     unknown: set[str] = set()
-
-    def repl(match: re.Match[str]) -> str:
-        name, op, default = match.groups()
-        if name is None:
-            return "$"
-        value = values.get(name)
-        if op is not None:
-            if op.startswith(":"):
-                return value if value else default
-            return default if value is None else value
-        if value is None:
-            unknown.add(name)
-            return match.group(0)
-        return value
-
     if "$" not in text:
         return text, unknown
-    return _VAR.sub(repl, text), unknown
+    out, _ = _subst(text, 0, values, unknown, nested=False)
+    return out, unknown
+
+
+def _subst(text: str, i: int, values: dict[str, str], unknown: set[str],
+           nested: bool) -> tuple[str, int]:
+    """Substitute from ``i`` to the end (or, ``nested``, to the ``}`` closing a default)."""
+    out: list[str] = []
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if nested and c == "}":
+            return "".join(out), i
+        if c != "$":
+            j = text.find("$", i)
+            if nested:
+                k = text.find("}", i)
+                j = k if j < 0 or (0 <= k < j) else j
+            j = n if j < 0 else j
+            out.append(text[i:j])
+            i = j
+            continue
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+            continue
+        if not text.startswith("${", i):
+            out.append("$")
+            i += 1
+            continue
+        name = _NAME.match(text, i + 2)
+        if name is None:
+            out.append("${")
+            i += 2
+            continue
+        j = name.end()
+        key = name.group(0)
+        op = next((o for o in _OPS if text.startswith(o, j)), None)
+        if op is None and j < n and text[j] == "}":
+            if key in values:
+                out.append(values[key])
+            else:
+                unknown.add(key)
+                out.append(text[i:j + 1])
+            i = j + 1
+            continue
+        if op is None:
+            out.append(text[i:j])
+            i = j
+            continue
+        default, end = _subst(text, j + len(op), values, unknown, nested=True)
+        if end >= n:  # no closing brace: not a substitution
+            out.append(text[i:j + len(op)])
+            i = j + len(op)
+            continue
+        value = values.get(key)
+        fallback = not value if op.startswith(":") else value is None
+        out.append(default if fallback else str(value))
+        i = end + 1
+    return "".join(out), i
 
 
 def _postbuild(text: str, spec: dict[str, Any]) -> tuple[str, set[str]]:
