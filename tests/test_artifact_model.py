@@ -271,3 +271,20 @@ def test_a_removed_api_is_judged_against_the_flux_the_fleet_pins(tmp_path: Path,
     })
     found = [(f.rule, f.severity.value) for f in validate(repo).findings]
     assert found == [("FF204", severity)]
+
+
+@pytest.mark.parametrize(("field", "rules"), [
+    ("postBuild:", []),              # an empty key is absent to the API server: accepted
+    ("prune:", ["FF202"]),           # ... so a required field left empty is still missing
+    ("dependsOn: [null]", ["FF202"]),  # a null list item is not a field: judged as it is
+])
+def test_nulls_are_pruned_as_the_api_server_prunes_them(tmp_path: Path, field: str,
+                                                        rules: list[str]) -> None:
+    from flux_fleet.config import Config
+
+    ks = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+          "metadata: {name: apps, namespace: flux-system}\nspec:\n  interval: 1h\n"
+          "  path: ./apps\n  sourceRef: {kind: GitRepository, name: flux-system}\n")
+    ks += ("  prune: true\n" if field != "prune:" else "") + f"  {field}\n"
+    write_tree(tmp_path, {"ks.yaml": ks})
+    assert [f.rule for f in validate(tmp_path, Config(build=False)).findings] == rules

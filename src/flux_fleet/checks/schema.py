@@ -215,9 +215,10 @@ def check_object(obj: KObject, store: SchemaStore, *, strict: bool) -> Iterator[
         if fast is not None and fast(obj.data):
             store.counts["fast"] += 1
             errors = []
-        else:  # invalid (or no fast path): jsonschema says where and why
+        else:  # invalid (or no fast path): jsonschema says where and why, nulls pruned
             store.counts["located"] += 1
-            errors = list(store.validator(api_version, kind).iter_errors(obj.data))
+            errors = list(store.validator(api_version, kind).iter_errors(
+                without_nulls(obj.data)))
     except RecursionError:
         yield _skip(obj, (), "schema", "too deeply nested to validate")
         return
@@ -227,6 +228,27 @@ def check_object(obj: KObject, store: SchemaStore, *, strict: bool) -> Iterator[
     for error in errors:
         yield from _from_error(obj, error, kind, seen_required)
     yield from _check_cel(obj, store, api_version, kind)
+
+
+def without_nulls(value: Any) -> Any:
+    """The object as the API server validates it: a field set to null is absent.
+
+    For custom resources the apiextensions server prunes nulls of fields that are not
+    ``nullable`` before validation ("Defaulting and Nullable" in the CRD docs); for built-in
+    kinds, decoding null into a Go field leaves it unset. So an empty ``postBuild:`` is
+    accepted, and a null where a value is *required* still fails, as required. A field the
+    schema marks nullable accepts null and absence alike, so pruning every null is the same
+    verdict. List items are not fields: a null item stays and is judged. Returns ``value``
+    itself when there is nothing to prune (no copy on the common path)."""
+    if isinstance(value, dict):
+        pruned = {k: without_nulls(v) for k, v in value.items() if v is not None}
+        if len(pruned) == len(value) and all(pruned[k] is value[k] for k in pruned):
+            return value
+        return pruned
+    if isinstance(value, list):
+        items = [without_nulls(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
 
 
 #: What the Flux Operator adds to the Alert and Receiver CRDs it installs: its own kinds as
