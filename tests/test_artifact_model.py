@@ -288,3 +288,22 @@ def test_nulls_are_pruned_as_the_api_server_prunes_them(tmp_path: Path, field: s
     ks += ("  prune: true\n" if field != "prune:" else "") + f"  {field}\n"
     write_tree(tmp_path, {"ks.yaml": ks})
     assert [f.rule for f in validate(tmp_path, Config(build=False)).findings] == rules
+
+
+def test_a_helm_charts_files_are_helms_input_not_manifests(tmp_path: Path) -> None:
+    """A chart kept in the repository (Chart.yaml, templates with Go templating, values):
+    helm-controller renders it; nothing applies its files as they are."""
+    from flux_fleet.config import Config
+
+    repo = write_tree(tmp_path, {
+        "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 1.0.0\n",
+        "charts/web/values.yaml": "replicas: 1\n",
+        "charts/web/templates/cm.yaml": ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                                         "  name: {{ .Release.Name }}\n"),
+        "charts/web/templates/if.yaml": "{{- if .Values.on }}\nbad: [\n{{- end }}\n",
+        "apps/broken.yaml": BAD_CM,
+    })
+    result = validate(repo, Config(build=False))
+    assert [(f.rule, f.file) for f in result.findings] == [("FF202", "apps/broken.yaml")]
+    assert {s.file for s in result.skipped if s.what == "helm-chart"} >= {
+        "charts/web/templates/cm.yaml", "charts/web/templates/if.yaml"}

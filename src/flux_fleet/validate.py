@@ -13,6 +13,7 @@ shows everything. Copier is never imported here.
 from __future__ import annotations
 
 import gc
+import posixpath
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -130,6 +131,21 @@ def _fresh_built(built: dict[Any, list[KObject]], objects: list[KObject]) -> Ite
                 yield obj
 
 
+def helm_chart_files(listing: list[str]) -> dict[str, str]:
+    """Files of Helm chart folders (a folder holding ``Chart.yaml``) -> the chart folder."""
+    charts = sorted({posixpath.dirname(f) for f in listing
+                     if posixpath.basename(f) == "Chart.yaml"}, key=len)
+    if not charts:
+        return {}
+    out: dict[str, str] = {}
+    for file in listing:
+        for chart in charts:
+            if chart == "" or file.startswith(chart + "/"):
+                out[file] = chart or "."
+                break
+    return out
+
+
 def _as_applied(raw: list[Finding], objects: list[KObject],
                 built: build.BuildResult) -> tuple[list[Finding], list[Skipped]]:
     """The file objects' findings that stand for what the clusters apply.
@@ -228,6 +244,15 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
         skipped.extend(Skipped(f, 1, "artifact", f"not in the source's artifact: {why}")
                        for f, why in sorted(omitted.items()))
         objects = [o for o in objects if o.document.file not in omitted]
+    # a Helm chart's files are helm's input (templates, values, CRDs it installs), not
+    # manifests Flux applies as they are; a build that takes them in is still built as is
+    charts = helm_chart_files(listing)
+    if charts:
+        skipped.extend(Skipped(f, 1, "helm-chart", f"part of the Helm chart {d}/ (rendered "
+                               "by helm, not applied as a file): not checked")
+                       for f, d in sorted(charts.items()))
+        objects = [o for o in objects if o.document.file not in charts]
+        omitted.update({f: "" for f in charts if f not in omitted})
     clock.lap("classify")
 
     # builds, in parallel, each distinct (path, options) once; they run in kustomize
