@@ -307,3 +307,43 @@ def test_a_helm_charts_files_are_helms_input_not_manifests(tmp_path: Path) -> No
     assert [(f.rule, f.file) for f in result.findings] == [("FF202", "apps/broken.yaml")]
     assert {s.file for s in result.skipped if s.what == "helm-chart"} >= {
         "charts/web/templates/cm.yaml", "charts/web/templates/if.yaml"}
+
+
+def _substituted_fleet(tmp_path: Path, settings_kind: str) -> Path:
+    settings = (f"apiVersion: v1\nkind: {settings_kind}\nmetadata: {{name: cluster-settings, "
+                "namespace: flux-system}\n" + ("data" if settings_kind == "ConfigMap"
+                                               else "stringData") + ": {REPLICAS: '2'}\n")
+    return fleet(tmp_path, {
+        "clusters/dev/settings.yaml": settings,
+        "clusters/dev/apps.yaml": APPS.replace(
+            "prune: true,", "prune: true, postBuild: {substituteFrom: "
+            f"[{{kind: {settings_kind}, name: cluster-settings}}]}},"),
+        "apps/deploy.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: ${REPLICAS}
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx}]}
+""",
+    })
+
+
+def test_substitute_from_reads_the_configmaps_the_repository_applies(tmp_path: Path) -> None:
+    """The root applies ConfigMap cluster-settings; apps substitutes from it: the value the
+    cluster puts in (replicas: 2) is what is checked, not the unsubstituted ${REPLICAS}."""
+    result = validate(_substituted_fleet(tmp_path, "ConfigMap"))
+    assert result.findings == []
+    assert not any("come from substituteFrom" in s.reason for s in result.skipped)
+
+
+def test_substitute_from_never_reads_a_secrets_values(tmp_path: Path) -> None:
+    """The same from a Secret: its values are not used (a finding could quote them), the
+    variables are reported as not available offline instead."""
+    result = validate(_substituted_fleet(tmp_path, "Secret"))
+    assert "REPLICAS" not in " ".join(f.message for f in result.findings)
+    assert any("come from substituteFrom" in s.reason and "REPLICAS" in s.reason
+               for s in result.skipped)

@@ -656,14 +656,61 @@ def _subst(text: str, i: int, values: dict[str, str], unknown: set[str],
     return "".join(out), i
 
 
-def _postbuild(text: str, spec: dict[str, Any]) -> tuple[str, set[str]]:
+#: What a cluster holds of the ConfigMaps and Secrets this repository applies to it:
+#: (kind, namespace, name) -> their data, or None when the values cannot be read (SOPS).
+Known = dict[tuple[str, str, str], "dict[str, str] | None"]
+
+
+def known_values(objs: Iterable[KObject]) -> Known:
+    """The ConfigMaps' data among built objects. Secrets are known to exist but their values
+    are not used: a value substituted from a Secret could end up quoted in a finding, and a
+    report must never carry a Secret's content (docs/security.md)."""
+    out: Known = {}
+    for obj in objs:
+        if obj.id.group or obj.id.kind not in ("ConfigMap", "Secret"):
+            continue
+        key = (obj.id.kind, obj.id.namespace, obj.id.name)
+        raw = obj.data.get("data")
+        if obj.id.kind == "Secret" or "sops" in obj.data:
+            out[key] = None
+        else:
+            out[key] = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+    return out
+
+
+def _substitute_from(post: dict[str, Any], namespace: str,
+                     known: Known) -> dict[str, str] | None:
+    """The variables ``substituteFrom`` gives, as kustomize-controller reads them: each
+    ConfigMap/Secret in the Kustomization's namespace, later entries over earlier ones; an
+    ``optional`` one may be missing. None when one cannot be read here (not applied by this
+    repository to this cluster as far as the tree has been followed, or encrypted)."""
+    values: dict[str, str] = {}
+    for ref in post.get("substituteFrom") or []:
+        if not isinstance(ref, dict):
+            return None
+        key = (str(ref.get("kind") or ""), namespace, str(ref.get("name") or ""))
+        if key not in known:
+            if ref.get("optional") is True:
+                continue
+            return None
+        data = known[key]
+        if data is None:
+            return None
+        values.update(data)
+    return values
+
+
+def _postbuild(text: str, spec: dict[str, Any], namespace: str = "",
+               known: Known | None = None) -> tuple[str, set[str]]:
     post = spec.get("postBuild")
     if not isinstance(post, dict):
         return text, set()
     raw = post.get("substitute") if isinstance(post.get("substitute"), dict) else {}
-    values = {str(k): str(v).replace("\n", "") for k, v in raw.items()}
-    if not values and not post.get("substituteFrom"):
+    inline = {str(k): str(v).replace("\n", "") for k, v in raw.items()}
+    if not inline and not post.get("substituteFrom"):
         return text, set()  # the controller substitutes only when it has variables
+    found = _substitute_from(post, namespace, known or {}) if post.get("substituteFrom") else {}
+    values = {**(found or {}), **inline}  # postBuild.substitute wins over substituteFrom
     unknown: set[str] = set()
     chunks = re.split(r"(?m)^---[ \t]*$", text)
     out = []
@@ -697,8 +744,12 @@ def _parse_built(text: str, target: _Target, memo: dict[tuple[str, str], _Parsed
 
 def _objects(text: str, target: _Target, reach: _Reach,
              index: _FileIndex,
-             result: BuildResult, memo: dict[tuple[str, str], _Parsed]) -> list[KObject]:
-    text, unknown = _postbuild(text, target.spec)
+             result: BuildResult, memo: dict[tuple[str, str], _Parsed],
+             known: Known | None = None) -> list[KObject]:
+    text, unknown = _postbuild(text, target.spec, target.id.namespace, known)
+    post = target.spec.get("postBuild") if isinstance(target.spec.get("postBuild"), dict) else {}
+    resolved = bool(post.get("substituteFrom")) and _substitute_from(
+        post, target.id.namespace, known or {}) is not None
     meta_common = target.spec.get("commonMetadata")
     # commonMetadata changes the objects below: they get a parse of their own
     docs, problems = _parse_built(text, target, {} if isinstance(meta_common, dict) else memo)
@@ -710,7 +761,7 @@ def _objects(text: str, target: _Target, reach: _Reach,
     if unknown:
         post = target.spec.get("postBuild") or {}
         names = ", ".join(sorted(unknown))
-        if post.get("substituteFrom"):
+        if post.get("substituteFrom") and not resolved:
             line = where.locate(("spec", "postBuild", "substituteFrom"))[0]
             result.skips.append(Skipped(home.file, line, "substitution",
                                         f"values of {names} come from substituteFrom "
@@ -996,6 +1047,7 @@ class _Runner:
     workdirs: dict[tuple[str, str], Path] = field(default_factory=dict)
     reaches: dict[tuple[str, str], _Reach] = field(default_factory=dict)
     parsed: dict[tuple[str, str], _Parsed] = field(default_factory=dict)
+    known: dict[str, Known] = field(default_factory=dict)  # cluster -> ConfigMaps/Secrets
 
     def __post_init__(self) -> None:
         self.kdirs = _kustomize_dirs(self.listing, self.cls)
@@ -1043,7 +1095,10 @@ class _Runner:
                     f"{redact.error_text(_short(error, self.workdirs[t.key], self.staged.root))}",
                     hint))
                 continue
-            objs = _objects(text, t, self.reaches[t.key], self.index, self.result, self.parsed)
+            known = self.known.setdefault(t.cluster, {})
+            objs = _objects(text, t, self.reaches[t.key], self.index, self.result, self.parsed,
+                            known)
+            known.update(known_values(objs))
             self.result.built.setdefault(t.build_key, []).extend(objs)
             self.result.reached |= self.reaches[t.key].files
             produced.append((t, objs))
