@@ -52,6 +52,11 @@ def _join(items: Any, sep: Any = "") -> celpy.celtypes.StringType:
     return celpy.celtypes.StringType(str(sep).join(str(x) for x in items))
 
 
+def _split(text: Any, sep: Any) -> celpy.celtypes.ListType:
+    """Kubernetes' CEL strings library (cel-go ext.Strings): ``'a,b'.split(',')``."""
+    return celpy.celtypes.ListType(celpy.celtypes.StringType(x) for x in str(text).split(str(sep)))
+
+
 def plural(kind: str) -> str:
     """The resource name of a kind, as the API server names it (gitrepositories, ...)."""
     low = kind.lower()
@@ -140,7 +145,7 @@ class PolicySet:
         program = self._programs.get(expression)
         if program is None:
             program = self._env.program(self._env.compile(expression),
-                                        functions={"join": _join})
+                                        functions={"join": _join, "split": _split})
             self._programs[expression] = program
         result = program.evaluate(dict(activation))
         if isinstance(result, celpy.CELEvalError):
