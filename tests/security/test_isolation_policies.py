@@ -372,7 +372,12 @@ BAD_ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize(("data", "message"), BAD_ANSWERS, ids=[m.split(":")[0] + m.split(":")[1][:20] for _, m in BAD_ANSWERS])
+BAD_IDS = ["pod-security-privileged", "quota-not-a-quantity", "quota-negative", "quota-unknown-key",
+           "prefix-without-slash", "tenant-prefix-without-slash", "tenant-prefixes-empty",
+           "repo-outside-own-prefixes", "own-prefixes-without-fleet-wide"]
+
+
+@pytest.mark.parametrize(("data", "message"), BAD_ANSWERS, ids=BAD_IDS)
 def test_bad_tenant_answers_are_refused_with_the_fix(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], data: dict[str, str],
         message: str) -> None:
