@@ -8,7 +8,9 @@ object (resource rules, namespaceSelector on the namespace's labels, objectSelec
 policy's matchConditions all hold; then each validation is evaluated with ``object``,
 ``oldObject``, ``request``, ``params``, ``namespaceObject`` and ``variables`` bound, and a false
 result (or an error under failurePolicy Fail) is a denial when the binding's validationActions
-include Deny. CEL is evaluated with cel-python plus the Kubernetes list ``join`` extension.
+include Deny. CEL is evaluated with cel-python plus the Kubernetes ``join`` (lists) and ``split``
+(strings) extensions, over plain JSON maps as the API server does: it hands CEL the unstructured
+object, unescaped (k8s.io/apiserver admission/plugin/cel, ``objectToResolveVal``).
 """
 
 from __future__ import annotations
