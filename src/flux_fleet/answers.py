@@ -133,6 +133,16 @@ class FleetAnswers:
     def cluster(self, name: str) -> Cluster | None:
         return next((c for c in self.clusters if c.name == name), None)
 
+    def prefixes_of(self, tenant: Tenant) -> tuple[str, ...]:
+        """The source URL prefixes the policy admits for ``tenant`` (what its Namespace carries).
+
+        The tenant's own list when it has one, else the fleet-wide list; empty when policies
+        are off or the fleet-wide list is empty (the source policy is not rendered).
+        """
+        if not self.policies or not self.allowed_source_prefixes:
+            return ()
+        return tenant.allowed_source_prefixes or self.allowed_source_prefixes
+
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> FleetAnswers:
         """Build from a mapping that :func:`validate` accepted."""

@@ -339,6 +339,19 @@ def test_per_tenant_answers_render_into_each_namespace(custom_fleet: Path) -> No
     assert (report.code, report.findings) == (0, [])
 
 
+def test_the_answers_model_gives_each_tenant_the_prefixes_its_namespace_carries(
+        custom_fleet: Path) -> None:
+    data = yaml.safe_load((custom_fleet / ".copier-answers.yml").read_text())
+    fleet = answers.FleetAnswers.of(data)
+    for tenant in fleet.tenants:
+        ns = _namespaces(custom_fleet, tenant.name)[tenant.namespace]["metadata"]
+        carried = ns["annotations"]["flux-fleet.io/allowed-source-prefixes"].split(",")
+        assert list(fleet.prefixes_of(tenant)) == carried
+    web = fleet.tenants[0]
+    assert web.pod_security == "baseline" and web.quota["cpu"] == "2"
+    assert web.quota["limits_memory"] == answers.QUOTA_DEFAULTS["limits_memory"]
+
+
 def test_a_tenant_may_share_with_its_other_namespaces(
         policies: PolicySet, all_namespaces: dict[str, dict[str, Any]]) -> None:
     rb = _obj(role_binding("{kind: ServiceAccount, name: runner, namespace: web-jobs}")
