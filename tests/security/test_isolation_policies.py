@@ -339,6 +339,17 @@ def test_per_tenant_answers_render_into_each_namespace(custom_fleet: Path) -> No
     assert (report.code, report.findings) == (0, [])
 
 
+def test_per_tenant_fleet_passes_its_own_policies(
+        custom_fleet: Path, all_namespaces: dict[str, dict[str, Any]]) -> None:
+    """web's RoleBindings name its flux SA from both of its namespaces; ops keeps the defaults."""
+    policies = PolicySet.from_dir(custom_fleet / "policies" / "base")
+    objects = [o for tenant in ("web", "ops") for o in yaml.safe_load_all(
+        kustomize_build(custom_fleet / "tenants" / "base" / tenant)) if o]
+    bindings = [o for o in objects if o["kind"] == "RoleBinding"]
+    assert len(bindings) == 3 and all(policies.bindings_for(b, all_namespaces) for b in bindings)
+    assert [v.message for o in objects for v in policies.denials(o, all_namespaces)] == []
+
+
 def test_the_answers_model_gives_each_tenant_the_prefixes_its_namespace_carries(
         custom_fleet: Path) -> None:
     data = yaml.safe_load((custom_fleet / ".copier-answers.yml").read_text())
