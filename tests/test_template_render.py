@@ -342,7 +342,7 @@ def test_policies_cover_tenant_namespaces_with_the_allowed_prefixes(
     policies = {d["metadata"]["name"]: d for d in built if d["kind"] == "ValidatingAdmissionPolicy"}
     bindings = [d for d in built if d["kind"] == "ValidatingAdmissionPolicyBinding"]
     assert set(policies) == {b["spec"]["policyName"] for b in bindings}
-    assert len(policies) == 7
+    assert len(policies) == 8
     assert all(p["spec"]["failurePolicy"] == "Fail" for p in policies.values())
     for b in bindings:
         assert b["spec"]["validationActions"] == ["Deny"]

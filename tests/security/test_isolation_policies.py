@@ -101,6 +101,12 @@ def workload(kind: str, extra: str = "") -> str:
             "    metadata: {labels: {app: x}}\n    spec:\n" + pod_spec(extra, 6))
 
 
+def ingress(annotation: str) -> str:
+    meta = _meta("Ingress", "networking.k8s.io/v1", "web")
+    return (meta + f"  annotations:\n    {annotation}\n" +
+            "spec:\n  rules: [{host: web.example.com}]\n")
+
+
 def role_binding(subject: str) -> str:
     return (_meta("RoleBinding", "rbac.authorization.k8s.io/v1", "share") +
             "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}\n"
@@ -132,6 +138,9 @@ SOURCES = "flux-tenant-allowed-sources"
 CATALOGUE = [
     Admission("external-ips", "flux-tenant-no-external-ips",
               service("  externalIPs: [10.96.0.10]\n"), service()),
+    Admission("ingress-snippet", "flux-tenant-no-ingress-snippets",
+              ingress("nginx.ingress.kubernetes.io/server-snippet: 'location /x { return 200; }'"),
+              ingress("nginx.ingress.kubernetes.io/rewrite-target: /")),
     Admission("pod-node-name", PLACEMENT, workload("Pod", "nodeName: control-plane-1\n"), workload("Pod")),
     Admission("daemonset-node-name", PLACEMENT, workload("DaemonSet", "nodeName: control-plane-1\n"),
               workload("DaemonSet")),
@@ -216,8 +225,11 @@ def _obj(text: str) -> dict[str, Any]:
 def test_policy_denies_the_object_and_admits_its_fix(
         case: Admission, policies: PolicySet, all_namespaces: dict[str, dict[str, Any]]) -> None:
     bad, good = _obj(case.bad), _obj(case.good)
-    denied = {v.policy for v in policies.denials(bad, all_namespaces)}
-    assert case.policy in denied, f"{case.id}: {case.policy} admitted {bad}"
+    verdicts = [v for v in policies.denials(bad, all_namespaces) if v.policy == case.policy]
+    assert verdicts, f"{case.id}: {case.policy} admitted {bad}"
+    # denied by a validation that ran and said no, with its own message, not by an evaluation
+    # error (failurePolicy Fail would deny those too, for the wrong reason)
+    assert all(not v.message.startswith(("error:", "failed expression")) for v in verdicts), verdicts
     assert policies.denials(good, all_namespaces) == [], f"{case.id}: the fix is denied"
     assert case.policy in policies.bindings_for(good, all_namespaces)
 
@@ -260,7 +272,8 @@ def test_every_policy_fails_closed_and_every_binding_denies(default_fleet: Path)
     policies = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicy"]
     bindings = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicyBinding"]
     assert {p["metadata"]["name"] for p in policies} >= {
-        "flux-tenant-no-external-ips", PLACEMENT, SUBJECTS, SOURCES}
+        "flux-tenant-no-external-ips", "flux-tenant-no-ingress-snippets", PLACEMENT, SUBJECTS,
+        SOURCES}
     assert all(p["spec"]["failurePolicy"] == "Fail" for p in policies)
     assert all(b["spec"]["validationActions"] == ["Deny"] for b in bindings)
     assert sorted(b["spec"]["policyName"] for b in bindings) == sorted(
