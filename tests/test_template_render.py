@@ -222,7 +222,12 @@ def test_tenant_kustomization_impersonates_its_service_account_and_uses_its_own_
     assert objs[("GitRepository", "dev-team", "dev-team")]["spec"]["url"] == \
         "https://github.com/example-org/dev-team"
     ns = objs[("Namespace", "", "dev-team")]
-    assert ns["metadata"]["labels"] == {"toolkit.fluxcd.io/tenant": "dev-team"}
+    assert ns["metadata"]["labels"] == {
+        "toolkit.fluxcd.io/tenant": "dev-team",
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/audit": "restricted"}
     assert ("ServiceAccount", "dev-team", "flux") in objs
 
 
@@ -337,14 +342,17 @@ def test_policies_cover_tenant_namespaces_with_the_allowed_prefixes(
     policies = {d["metadata"]["name"]: d for d in built if d["kind"] == "ValidatingAdmissionPolicy"}
     bindings = [d for d in built if d["kind"] == "ValidatingAdmissionPolicyBinding"]
     assert set(policies) == {b["spec"]["policyName"] for b in bindings}
-    assert len(policies) == 4
+    assert len(policies) == 8
+    assert all(p["spec"]["failurePolicy"] == "Fail" for p in policies.values())
     for b in bindings:
         assert b["spec"]["validationActions"] == ["Deny"]
         assert b["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"] == [
             {"key": "toolkit.fluxcd.io/tenant", "operator": "Exists"}]
-    allowed = policies["flux-tenant-allowed-sources"]["spec"]["variables"][0]["expression"]
-    assert json.loads(allowed) == ["https://github.com/example-org/",
-                                   "ssh://git@github.com/example-org/"]
+    # the policy reads each tenant's prefixes from its Namespace (fleet-wide list by default)
+    ns = tenant_objects(fleets["default"], "staging")[("Namespace", "", "dev-team")]
+    allowed = ns["metadata"]["annotations"]["flux-fleet.io/allowed-source-prefixes"]
+    assert allowed.split(",") == ["https://github.com/example-org/",
+                                  "ssh://git@github.com/example-org/"]
 
 
 def test_fleet_readme_pre_commit_and_ci_belong_to_this_fleet(fleets: dict[str, Path]) -> None:

@@ -21,7 +21,18 @@ BOOTSTRAP_MODES = ("flux-cli", "flux-operator")
 PROVIDERS = ("github", "gitlab", "gitea", "bitbucket-server", "git")
 REPO_KINDS = ("platform", "tenant")
 CLUSTER_KEYS = ("name", "context", "env")
-TENANT_KEYS = ("name", "namespaces", "repo_url", "branch", "paths", "role", "clusters")
+TENANT_KEYS = ("name", "namespaces", "repo_url", "branch", "paths", "role", "clusters",
+               "pod_security", "quota", "allowed_source_prefixes")
+#: Pod Security Admission levels a tenant may run at; `privileged` would hand it its nodes.
+POD_SECURITY_LEVELS = ("restricted", "baseline")
+DEFAULT_POD_SECURITY = "restricted"
+#: ResourceQuota sizes per tenant namespace (copier.yml ``quota_defaults``; docs/template.md).
+QUOTA_DEFAULTS: Mapping[str, str | int] = {
+    "cpu": "4", "memory": "8Gi", "limits_cpu": "8", "limits_memory": "16Gi",
+    "pods": 50, "persistentvolumeclaims": 10,
+}
+_COUNT_KEYS = ("pods", "persistentvolumeclaims")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 DEFAULT_ROLE = "admin"
 DEFAULT_BRANCH = "main"
 
@@ -69,6 +80,9 @@ class Tenant:
     paths: Mapping[str, str] = field(default_factory=dict)
     role: str = DEFAULT_ROLE
     clusters: tuple[str, ...] = ()
+    pod_security: str = DEFAULT_POD_SECURITY
+    quota: Mapping[str, str | int] = field(default_factory=lambda: dict(QUOTA_DEFAULTS))
+    allowed_source_prefixes: tuple[str, ...] = ()  # empty: the fleet-wide list applies
 
     @property
     def namespace(self) -> str:
@@ -87,6 +101,9 @@ class Tenant:
             paths={env: str(paths.get(env) or f"./{env}") for env in envs},
             role=str(data.get("role") or DEFAULT_ROLE),
             clusters=tuple(data.get("clusters") or clusters),
+            pod_security=str(data.get("pod_security") or DEFAULT_POD_SECURITY),
+            quota={**QUOTA_DEFAULTS, **dict(data.get("quota") or {})},
+            allowed_source_prefixes=tuple(data.get("allowed_source_prefixes") or ()),
         )
 
 
@@ -115,6 +132,16 @@ class FleetAnswers:
 
     def cluster(self, name: str) -> Cluster | None:
         return next((c for c in self.clusters if c.name == name), None)
+
+    def prefixes_of(self, tenant: Tenant) -> tuple[str, ...]:
+        """The source URL prefixes the policy admits for ``tenant`` (what its Namespace carries).
+
+        The tenant's own list when it has one, else the fleet-wide list; empty when policies
+        are off or the fleet-wide list is empty (the source policy is not rendered).
+        """
+        if not self.policies or not self.allowed_source_prefixes:
+            return ()
+        return tenant.allowed_source_prefixes or self.allowed_source_prefixes
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> FleetAnswers:
@@ -254,7 +281,7 @@ def check_tenants(items: Any, clusters: Any) -> Iterator[str]:
         return
     if not _is_list(items):
         yield ("tenants: must be a YAML list of {name, namespaces, repo_url, branch, paths, role, "
-               "clusters}")
+               "clusters, pod_security, quota, allowed_source_prefixes}")
         return
     known = _cluster_names(clusters)
     envs = envs_of(clusters)
@@ -264,12 +291,12 @@ def check_tenants(items: Any, clusters: Any) -> Iterator[str]:
         at = f"tenants[{i}]"
         if not isinstance(t, Mapping):
             yield (f"{at}: must be a mapping with name, namespaces, repo_url, branch, paths, role, "
-                   "clusters")
+                   "clusters, pod_security, quota, allowed_source_prefixes")
             continue
         for key in t:
             if key not in TENANT_KEYS:
                 yield (f"{at}: unknown key '{key}' (known: name, namespaces, repo_url, branch, "
-                       "paths, role, clusters)")
+                       "paths, role, clusters, pod_security, quota, allowed_source_prefixes)")
         name = t.get("name")
         yield from check_label(f"{at}.name", name)
         yield from check_reserved(f"{at}.name", name)
@@ -301,6 +328,15 @@ def check_tenants(items: Any, clusters: Any) -> Iterator[str]:
         role = t.get("role")
         if role is not None and (not isinstance(role, str) or not _ROLE.match(role)):
             yield f"{at}.role '{role}': not a ClusterRole name"
+        level = t.get("pod_security")
+        if level is not None and level not in POD_SECURITY_LEVELS:
+            yield (f"{at}.pod_security '{level}': must be restricted (the default) or baseline "
+                   "(privileged would let the tenant's pods take over their node)")
+        if t.get("quota") is not None:
+            yield from check_quota(f"{at}.quota", t.get("quota"))
+        if t.get("allowed_source_prefixes") is not None:
+            yield from check_prefix_list(f"{at}.allowed_source_prefixes",
+                                         t.get("allowed_source_prefixes"), own=True)
         paths = t.get("paths")
         if paths is not None:
             if not isinstance(paths, Mapping):
@@ -321,24 +357,64 @@ def check_tenants(items: Any, clusters: Any) -> Iterator[str]:
                                f"{', '.join(map(str, known))})")
 
 
-def check_prefixes(items: Any, tenants: Any) -> Iterator[str]:
-    if items is None:
+def check_quota(where: str, value: Any) -> Iterator[str]:
+    """A tenant's ResourceQuota sizes: quantities for cpu/memory, whole numbers for counts."""
+    if not isinstance(value, Mapping):
+        yield f"{where}: must be a mapping with any of {', '.join(QUOTA_DEFAULTS)}"
         return
+    for key, q in value.items():
+        if key not in QUOTA_DEFAULTS:
+            yield f"{where}: unknown key '{key}' (known: {', '.join(QUOTA_DEFAULTS)})"
+        elif key in _COUNT_KEYS:
+            if isinstance(q, bool) or not isinstance(q, int) or q < 0:
+                yield f"{where}.{key} '{q}': must be a whole number, 0 or more"
+        elif isinstance(q, bool) or not _QUANTITY.match(str(q)):
+            yield f"{where}.{key} '{q}': not a Kubernetes quantity (like 500m, 4, 8Gi)"
+
+
+def check_prefix_list(where: str, items: Any, own: bool = False) -> Iterator[str]:
+    """URL prefixes compared at a path boundary: each must end with '/' (the policy's rule)."""
     if not _is_list(items):
-        yield "allowed_source_prefixes: must be a YAML list of URL prefixes"
+        yield f"{where}: must be a YAML list of URL prefixes"
+        return
+    if own and not items:
+        yield (f"{where}: must list at least one prefix (leave the key out to use the fleet-wide "
+               "allowed_source_prefixes)")
         return
     for i, prefix in enumerate(items):
         if not isinstance(prefix, str) or not _PREFIX.match(prefix):
-            yield f"allowed_source_prefixes[{i}] '{prefix}': not a URL prefix (https://, ssh:// or oci://)"
-    if not items or not _is_list(tenants):
+            yield f"{where}[{i}] '{prefix}': not a URL prefix (https://, ssh:// or oci://)"
+        elif not prefix.endswith("/"):
+            bare = prefix.rstrip("/")
+            yield (f"{where}[{i}] '{prefix}': a prefix must end with '/', or it also admits its "
+                   f"neighbours ('{bare}' admits '{bare}-evil'); write '{bare}/'")
+
+
+def check_prefixes(items: Any, tenants: Any) -> Iterator[str]:
+    if items is None:
+        return
+    yield from check_prefix_list("allowed_source_prefixes", items)
+    if not _is_list(items) or not _is_list(tenants):
         return
     prefixes = [p for p in items if isinstance(p, str)]
     for i, t in enumerate(tenants):
-        url = t.get("repo_url") if isinstance(t, Mapping) else None
-        if isinstance(url, str) and not any(url.startswith(p) for p in prefixes):
-            yield (f"tenants[{i}].repo_url '{url}': outside allowed_source_prefixes "
-                   f"({', '.join(prefixes)}); the source policy would reject it; allow its "
-                   "prefix with `flux-fleet sources add <prefix>`")
+        if not isinstance(t, Mapping):
+            continue
+        at = f"tenants[{i}]"
+        mine = t.get("allowed_source_prefixes")
+        mine = mine if _is_list(mine) and mine else None
+        if mine is not None and not items:
+            yield (f"{at}.allowed_source_prefixes: the fleet-wide allowed_source_prefixes is "
+                   "empty, which turns the source policy off for every tenant; set it first")
+        url = t.get("repo_url")
+        if not items or not isinstance(url, str):
+            continue
+        own = [p for p in mine if isinstance(p, str)] if mine is not None else prefixes
+        if not any(url.startswith(p) for p in own):
+            where = (f"{at}." if mine is not None else "") + "allowed_source_prefixes"
+            yield (f"{at}.repo_url '{url}': outside {where} ({', '.join(own)}); the source "
+                   "policy would reject it; allow its prefix with "
+                   "`flux-fleet sources add <prefix>`")
 
 
 def check_age(items: Any, sops: bool) -> Iterator[str]:

@@ -8,7 +8,9 @@ object (resource rules, namespaceSelector on the namespace's labels, objectSelec
 policy's matchConditions all hold; then each validation is evaluated with ``object``,
 ``oldObject``, ``request``, ``params``, ``namespaceObject`` and ``variables`` bound, and a false
 result (or an error under failurePolicy Fail) is a denial when the binding's validationActions
-include Deny. CEL is evaluated with cel-python plus the Kubernetes list ``join`` extension.
+include Deny. CEL is evaluated with cel-python plus the Kubernetes ``join`` (lists) and ``split``
+(strings) extensions, over plain JSON maps as the API server does: it hands CEL the unstructured
+object, unescaped (k8s.io/apiserver admission/plugin/cel, ``objectToResolveVal``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ class Verdict:
 def _join(items: Any, sep: Any = "") -> celpy.celtypes.StringType:
     """Kubernetes' CEL list library: ``['a', 'b'].join(', ')``."""
     return celpy.celtypes.StringType(str(sep).join(str(x) for x in items))
+
+
+def _split(text: Any, sep: Any) -> celpy.celtypes.ListType:
+    """Kubernetes' CEL strings library (cel-go ext.Strings): ``'a,b'.split(',')``."""
+    return celpy.celtypes.ListType(celpy.celtypes.StringType(x) for x in str(text).split(str(sep)))
 
 
 def plural(kind: str) -> str:
@@ -140,7 +147,7 @@ class PolicySet:
         program = self._programs.get(expression)
         if program is None:
             program = self._env.program(self._env.compile(expression),
-                                        functions={"join": _join})
+                                        functions={"join": _join, "split": _split})
             self._programs[expression] = program
         result = program.evaluate(dict(activation))
         if isinstance(result, celpy.CELEvalError):
