@@ -12,6 +12,7 @@ import yaml
 from flux_fleet import lifecycle
 from flux_fleet.answers import ANSWER_KEYS
 from flux_fleet.errors import UserError
+from flux_fleet.render import parse_data_args
 
 DIR_OPTION = click.option("--dir", "root", type=click.Path(path_type=Path, file_okay=False),
                           default=Path("."), show_default=True,
@@ -48,11 +49,8 @@ _OWN_COMMANDS = {"tenants": "flux-fleet tenant add|remove",
 def parse_data(items: tuple[str, ...]) -> dict[str, Any]:
     """KEY=VALUE pairs (VALUE read as YAML, like copier's --data); UserError on a bad one."""
     out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--data '{item}': expected KEY=VALUE",
-                            hint="e.g. --data bootstrap=flux-operator")
+    for key, raw in parse_data_args(items).items():
+        item = f"{key}={raw}"
         if key in _OWN_COMMANDS:
             raise UserError(f"--data '{item}': change {key} with `{_OWN_COMMANDS[key]}`")
         if key not in ANSWER_KEYS or key == "repo_kind":
