@@ -16,8 +16,10 @@ from flux_fleet.render import init_repo, load_data_file, parse_data_args, render
 @click.option("--data-file", type=click.Path(path_type=Path, dir_okay=False),
               help="A YAML file of answers; --data wins over it.")
 @click.option("--defaults", is_flag=True, help="Use the default for every question not answered.")
-@click.option("--vcs-ref", default=None,
-              help="Git ref of the template to render (tag, branch, HEAD).")
+@click.option("--vcs-ref", default=None, metavar="REF",
+              help="Template version to render: without --template one of the bundled "
+                   "template's versions (anything else is refused with the list); with "
+                   "--template any git ref of that copy (tag, branch, HEAD).")
 @click.option("--template", default=None, metavar="SRC",
               help="Another copy of the template (path or git URL); default: the bundled one.")
 @click.option("--force", is_flag=True, help="Render into a non-empty DEST (overwrites files).")
