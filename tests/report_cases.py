@@ -57,8 +57,9 @@ def render(fmt: str, case: Case, **ctx: object) -> str:
     """Feed a case through a reporter exactly as the command does, return its output."""
     result = result_of(case)
     out = io.StringIO()
-    reporter = make_reporter(fmt, out, ReportContext(rules=available_rules(), tool_version="1.2.3",
-                                                     root="/repo", **ctx))  # type: ignore[arg-type]
+    ctx = {"tool_version": "1.2.3", **ctx}
+    reporter = make_reporter(fmt, out, ReportContext(rules=available_rules(), root="/repo",
+                                                     **ctx))  # type: ignore[arg-type]
     for f in result.findings:
         reporter.write(f)
     for s in result.skipped:

@@ -98,12 +98,12 @@ def test_cluster_add_then_remove_round_trips(fleet: Path) -> None:
 
 
 def test_cluster_remove_of_an_edited_cluster_needs_force(fleet: Path, capsys) -> None:
-    infra = fleet / "infrastructure/staging/kustomization.yaml"
+    infra = fleet / "infrastructure/staging/controllers/kustomization.yaml"
     infra.write_text(infra.read_text() + "# staging-only add-ons go here\n")
     commit(fleet, "note")
 
     assert main(["cluster", "remove", "staging", "--dir", str(fleet)]) == 2
-    assert "infrastructure/staging/kustomization.yaml" in capsys.readouterr().err
+    assert "infrastructure/staging/controllers/kustomization.yaml" in capsys.readouterr().err
     assert main(["cluster", "remove", "staging", "--force", "--dir", str(fleet)]) == 0
     assert not (fleet / "clusters/staging").exists()
     assert not (fleet / "infrastructure/staging").exists()

@@ -295,3 +295,15 @@ def test_load_tree_reads_each_file_once_and_collects_every_problem(tmp_path):
         ("bad/binary.yaml", "FF103"), ("bad/conflict.yaml", "FF104"),
         ("bad/dup.yaml", "FF102"), ("bad/tabs.yaml", "FF101")]
     assert {d.file for d in result.documents} == {"clusters/staging/apps.yaml", "bad/dup.yaml"}
+
+
+@pytest.mark.parametrize("text", [b"a: [1, 2\n", b"a: [1, 2", b"key: '\n\n\n", b'a: "x\r\n\r\n',
+                                  b"a: 1\nb: {c: 1\n"])
+def test_ff101_never_points_past_the_last_line(text: bytes) -> None:
+    """PyYAML's end-of-stream mark sits after the final newline; a finding there cannot be shown
+    by an editor or a code-scanning annotation."""
+    _, findings = load_text(text, "x.yaml")
+    (f,) = findings
+    lines = text.splitlines()
+    assert f.rule == "FF101" and 1 <= f.line <= len(lines)
+    assert 1 <= f.column <= len(lines[f.line - 1]) + 1

@@ -149,19 +149,22 @@ def test_platform_kustomizations_run_as_the_controller_in_dependency_order(
     clusters = fleets["default"] / "clusters" / "staging"
     ks = {d["metadata"]["name"]: d for f in ("policies", "infrastructure", "tenants")
           for d in docs(clusters / f"{f}.yaml")}
-    assert sorted(ks) == ["infrastructure", "policies", "tenant-dev-team"]
+    assert sorted(ks) == ["infrastructure", "infrastructure-configs", "policies",
+                          "tenant-dev-team"]
     assert all(k["spec"]["serviceAccountName"] == "kustomize-controller" for k in ks.values())
     assert ks["policies"]["spec"]["wait"] is True
     assert [d["name"] for d in ks["infrastructure"]["spec"]["dependsOn"]] == ["policies"]
+    assert [d["name"] for d in ks["infrastructure-configs"]["spec"]["dependsOn"]] == [
+        "infrastructure"]
     assert [d["name"] for d in ks["tenant-dev-team"]["spec"]["dependsOn"]] == [
-        "policies", "infrastructure"]
+        "policies", "infrastructure-configs"]
     no_pol = fleets["no-policies"]
     assert not (no_pol / "policies").exists()
     assert not (no_pol / "clusters" / "staging" / "policies.yaml").exists()
     infra = docs(no_pol / "clusters" / "staging" / "infrastructure.yaml")[0]
     assert "dependsOn" not in infra["spec"]
     tenant = docs(no_pol / "clusters" / "staging" / "tenants.yaml")[0]
-    assert [d["name"] for d in tenant["spec"]["dependsOn"]] == ["infrastructure"]
+    assert [d["name"] for d in tenant["spec"]["dependsOn"]] == ["infrastructure-configs"]
 
 
 def tenant_kustomizations(root: Path, cluster: str) -> dict[str, dict[str, Any]]:
@@ -309,7 +312,7 @@ def test_clusters_of_one_environment_share_a_tenant_path_and_the_validator_sees_
                 seen.setdefault(cluster, {})[obj.id.name] = obj.data["spec"]["path"]
     assert seen == expected
     assert result.findings == []
-    assert result.count == 3 * 3 + 3, "each tenants/base/<tenant>/ is built once, not per cluster"
+    assert result.count == 4 * 3 + 3, "each tenants/base/<tenant>/ is built once, not per cluster"
     report = tmp_path / "report.json"
     assert main(["validate", str(root), "--format", "json", "-o", str(report)]) == 0
     assert json.loads(report.read_text())["findings"] == []

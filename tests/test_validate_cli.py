@@ -56,8 +56,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def break_fleet(fleet: Path) -> Path:
     """Add a ConfigMap whose data value is a number to what every cluster applies (listed in
-    infrastructure/base/kustomization.yaml): a schema error (FF202) at line 7."""
-    bad = fleet / "infrastructure" / "base" / "settings.yaml"
+    infrastructure/base/controllers/kustomization.yaml): a schema error (FF202) at line 7."""
+    bad = fleet / "infrastructure" / "base" / "controllers" / "settings.yaml"
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_text(BAD_CONFIGMAP)
     kus = bad.parent / "kustomization.yaml"
@@ -83,10 +83,10 @@ def test_every_cluster_counts_its_own_kustomizations_and_builds(capsys,
     stats = json.loads(out)["summary"]
     clusters = len(list((rendered_fleet / "clusters").iterdir()))
     tenants = len(list((rendered_fleet / "tenants" / "base").iterdir()))
-    # flux-system, infrastructure, policies and tenant-<name> per cluster and tenant...
-    assert stats["kustomizations_built"] == (3 + tenants) * clusters
+    # flux-system, infrastructure, infrastructure-configs, policies and tenant-<name> per cluster...
+    assert stats["kustomizations_built"] == (4 + tenants) * clusters
     # ...but each tenant's tenants/base/<tenant>/ is built once, shared by every cluster
-    assert stats["kustomize_builds"] == 3 * clusters + tenants
+    assert stats["kustomize_builds"] == 4 * clusters + tenants
     # ...and small builds that rename nothing share kustomize processes
     assert 1 <= stats["kustomize_processes"] < stats["kustomize_builds"]
 
@@ -100,7 +100,7 @@ def test_current_directory_is_the_default_path(capsys, rendered_fleet: Path,
 
 def test_no_build_checks_the_files_and_says_what_it_left_out(capsys, fleet: Path) -> None:
     break_fleet(fleet)  # a bad ConfigMap: a file object, found without building
-    kust = fleet / "infrastructure" / "base" / "kustomization.yaml"
+    kust = fleet / "infrastructure" / "base" / "controllers" / "kustomization.yaml"
     kust.write_text("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
                     "resources:\n  - settings.yaml\n  - missing.yaml\n")  # only a build notices
     code, out, _ = run(capsys, str(fleet), "--format", "json")
@@ -121,7 +121,8 @@ def test_an_error_fails_the_run_with_its_location(capsys, fleet: Path) -> None:
     break_fleet(fleet)
     code, out, _ = run(capsys, str(fleet))
     assert code == 1
-    assert re.search(r"^infrastructure/base/settings\.yaml:7:\d+ FF202 error: ", out, re.M), out
+    assert re.search(r"^infrastructure/base/controllers/settings\.yaml:7:\d+ FF202 error: ", out,
+                     re.M), out
     assert "    fix: " in out
     assert ", 1 error, " in out.splitlines()[-1]
 
@@ -212,7 +213,7 @@ def test_ignore_file_comment(capsys, fleet: Path) -> None:
 @pytest.mark.parametrize(("name", "text"), [
     (".flux-fleet.yaml", "ignore: [FF202]\n"),
     ("pyproject.toml", '[tool.flux-fleet]\nignore = ["FF202"]\n'),
-    (".flux-fleet.yaml", "exclude: [infrastructure/base/settings.yaml]\n"),
+    (".flux-fleet.yaml", "exclude: [infrastructure/base/controllers/settings.yaml]\n"),
 ])
 def test_config_file_settings_apply(capsys, fleet: Path, name: str, text: str) -> None:
     break_fleet(fleet)
@@ -256,7 +257,7 @@ def _parse_text(text: str) -> list[tuple[str, str]]:
 def test_each_format_reports_the_finding(capsys, fleet: Path, tmp_path: Path, fmt: str,
                                          parse) -> None:
     break_fleet(fleet)
-    expected = [("infrastructure/base/settings.yaml", "FF202")]
+    expected = [("infrastructure/base/controllers/settings.yaml", "FF202")]
     code, out, err = run(capsys, str(fleet), "--format", fmt)
     assert code == 1
     assert parse(out) == expected
@@ -285,7 +286,7 @@ def test_file_names_validate_the_whole_repository_holding_them(capsys, fleet: Pa
     assert other.is_file()
     code, out, _ = run(capsys, str(other), str(fleet / "README.md"))
     assert code == 1
-    assert "infrastructure/base/settings.yaml:7:" in out
+    assert "infrastructure/base/controllers/settings.yaml:7:" in out
 
 
 def test_files_of_two_repositories_are_a_usage_error(capsys, tmp_path: Path) -> None:
@@ -351,9 +352,9 @@ def test_kubeconform_checks_the_built_output(capsys, fleet: Path) -> None:
     code, out, _ = run(capsys, str(fleet), "--kubeconform")
     assert code == 0, out
     assert "kubeconform: checked the output of" in out
-    bad = fleet / "infrastructure" / "staging" / "kubeconform-bad.yaml"
+    bad = fleet / "infrastructure" / "staging" / "controllers" / "kubeconform-bad.yaml"
     bad.write_text(BAD_CONFIGMAP)
-    kus = fleet / "infrastructure" / "staging" / "kustomization.yaml"
+    kus = fleet / "infrastructure" / "staging" / "controllers" / "kustomization.yaml"
     data = yaml.safe_load(kus.read_text())
     data.setdefault("resources", []).append("kubeconform-bad.yaml")
     kus.write_text(yaml.safe_dump(data))

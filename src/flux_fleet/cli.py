@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import click
 
 import flux_fleet
+from flux_fleet import progress
 from flux_fleet.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, FleetError, UserError
 
 # command name -> "module:attribute" of a click.Command
@@ -54,13 +55,16 @@ def _print_version(ctx: click.Context) -> None:
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
               help="Show the version and exit.",
               callback=lambda ctx, _param, value: _print_version(ctx) if value else None)
-def cli() -> None:
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress lines (they go to standard error on a terminal only).")
+def cli(quiet: bool) -> None:
     """Scaffold, validate and keep up to date a multi-tenant Flux CD fleet.
 
     \b
     Example:
       flux-fleet new fleet --defaults && flux-fleet validate fleet
     """
+    progress.start(quiet=quiet)
 
 
 def _report_error(err: FleetError) -> None:
@@ -101,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"internal error: {type(exc).__name__}: {exc} (details: {log.name}; "
                    "please report it)", err=True)
         return EXIT_INTERNAL
+    finally:
+        progress.stop()
     return int(rv) if isinstance(rv, int) else EXIT_OK
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from flux_fleet import git
+from flux_fleet import git, progress
 from flux_fleet.errors import ToolError, UserError
 
 ANSWERS_FILE = ".copier-answers.yml"
@@ -122,6 +122,7 @@ def copy(src: str, dest: Path, data: Mapping[str, Any], vcs_ref: str | None = No
     """
     import copier
 
+    progress.phase("copier: rendering the template")
     try:
         with warnings.catch_warnings():  # rendering a checkout's working tree is intended
             warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
@@ -141,6 +142,8 @@ def update(root: Path, data: Mapping[str, Any], vcs_ref: str | None,
     """
     import copier
 
+    progress.phase("copier: updating the fleet (the old version and the new one are rendered "
+                   "and merged)")
     try:
         with redirect_stdout(io.StringIO()):
             copier.run_update(root, data=dict(data), vcs_ref=vcs_ref, defaults=True,

@@ -332,11 +332,15 @@ def _text_problem(raw: bytes, file: str) -> Finding | None:
     return None
 
 
-def _syntax_finding(err: yaml.YAMLError, file: str) -> Finding:
+def _syntax_finding(err: yaml.YAMLError, file: str, raw: bytes = b"") -> Finding:
     mark = getattr(err, "problem_mark", None)
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = getattr(err, "problem", None) or str(err)
     context = getattr(err, "context", None)
+    line, column = _within(raw, line, column)
+    opened = getattr(err, "context_mark", None)
+    if context and opened is not None and opened.line + 1 < line:
+        context += f" that starts at line {opened.line + 1}"
     if "maximum nesting depth" in problem:  # libyaml >= 0.2.5 stops at 1000 levels itself
         return _R["FF106"].at_file(file, line, column,
                                    message="Nesting deeper than the YAML parser allows "
@@ -346,6 +350,18 @@ def _syntax_finding(err: yaml.YAMLError, file: str) -> Finding:
     if "\\t" in problem or "tab" in problem:
         hint = "Indent with spaces: YAML does not allow tabs for indentation"
     return _R["FF101"].at_file(file, line, column, message=message, hint=hint)
+
+
+def _within(raw: bytes, line: int, column: int) -> tuple[int, int]:
+    """A parser mark clamped to the file: at end of stream PyYAML points one line past the last
+    (after the final newline), which editors and code-scanning annotations cannot show."""
+    if not raw:
+        return 1, 1
+    lines = raw.splitlines()
+    if line <= len(lines):
+        return line, column
+    last = len(lines)
+    return last, len(lines[-1].decode("utf-8", "replace")) + 1
 
 
 def _build(raw: bytes, file: str, limits: LoadLimits) -> tuple[list[Document], list[Finding]]:
@@ -472,7 +488,7 @@ def _build(raw: bytes, file: str, limits: LoadLimits) -> tuple[list[Document], l
                 positions[()] = root_pos
                 documents.append(Document(file, index, *root_pos, root, positions))
     except yaml.YAMLError as err:
-        findings.append(_syntax_finding(err, file))
+        findings.append(_syntax_finding(err, file, raw))
     except _Abort as stop:
         findings.append(stop.finding)
     except RecursionError:  # pragma: no cover - the builder is iterative; belt and braces

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from flux_fleet import flux_version, kustomize, loader, reconcile, sourceignore, suppress
+from flux_fleet import flux_version, kustomize, loader, progress, reconcile, sourceignore, suppress
 from flux_fleet.checks import build, drift, references, schema, tenancy
 from flux_fleet.config import Config
 from flux_fleet.errors import FleetError, UserError
@@ -221,6 +221,7 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
                             "is not clean", hint="narrow the exclude patterns")
     # excluded files are still read: the clusters apply them all the same, so builds and
     # references must see them; only findings located in them are dropped (filters below)
+    progress.phase(f"validate: reading {root}")
     loaded = loader.load_tree(root)
     listing = loaded.discovered or []
     findings.extend(loaded.findings)
@@ -254,6 +255,10 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
         objects = [o for o in objects if o.document.file not in charts]
         omitted.update({f: "" for f in charts if f not in omitted})
     clock.lap("classify")
+    progress.phase(f"validate: {progress.plural(stats.files, 'file')}, "
+                   f"{progress.plural(stats.documents, 'document')}, "
+                   f"{progress.plural(len(roots), 'cluster sync root')}; checking schemas"
+                   + (", building what the clusters apply" if config.build else ""))
 
     # builds, in parallel, each distinct (path, options) once; they run in kustomize
     # processes while this thread checks the file objects' schemas
@@ -289,6 +294,10 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
     stats.built, stats.builds, stats.processes = len(built.built), built.count, built.processes
     stats.built_objects = sum(len(v) for v in built.built.values())
     clock.lap("build")
+    if config.build:
+        progress.phase(f"validate: {progress.plural(stats.built, 'Kustomization')} built "
+                       f"({progress.plural(stats.processes, 'kustomize run')}); "
+                       "checking references and tenancy")
 
     if config.build and roots:
         kept, unapplied = _as_applied(raw, objects, built)
@@ -318,6 +327,8 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
     _split(tenancy.check(inv, settings, view=view), findings, skipped)
     _split(drift.check(inv), findings, skipped)
     clock.lap("rules")
+    progress.phase(f"validate: rules checked, {progress.plural(len(findings), 'finding')} "
+                   "before filters")
 
     if config.kubeconform:
         from flux_fleet import kubeconform

@@ -148,6 +148,34 @@ def _where(path: Path) -> str:
     return f"{dotted(path)}: " if path else ""
 
 
+#: where a value is a secret or a generator's input: a Secret's or ConfigMap's payload (a
+#: generated ConfigMap holds configMapGenerator literals/env/files), and anything in a
+#: SOPS-encrypted document. Findings there name the key and what is wrong, never the value:
+#: reports end up in uploaded SARIF and public pull-request annotations (issue 11).
+_PAYLOAD_KINDS = frozenset({"Secret", "ConfigMap"})
+_PAYLOAD_KEYS = frozenset({"data", "stringData", "binaryData"})
+
+
+def _confidential(obj: KObject, path: Path) -> bool:
+    data = obj.data
+    if "sops" in data:
+        return True
+    return (str(data.get("kind", "")) in _PAYLOAD_KINDS and bool(path)
+            and path[0] in _PAYLOAD_KEYS)
+
+
+def _unquoted(error: Any) -> str:
+    """jsonschema's message without the instance it quotes: what was found and what is wanted."""
+    found = type(error.instance).__name__
+    found = {"dict": "a mapping", "list": "a list", "str": "a string", "int": "a number",
+             "float": "a number", "bool": "a boolean", "NoneType": "null"}.get(found, found)
+    if error.validator == "type":
+        want = error.validator_value
+        want = want if isinstance(want, str) else " or ".join(w for w in want if w != "null")
+        return f"{found} is not of type {want} (value not shown)"
+    return f"{found} fails the schema's {error.validator!r} check (value not shown)"
+
+
 def check_objects(objects: Iterable[KObject], store: SchemaStore, *,
                   strict: bool) -> Iterator[Finding | Skipped]:
     """Check every object; findings and skips are yielded per object in document order.
@@ -297,15 +325,18 @@ def _from_error(obj: KObject, error: Any, kind: str,
         seen_required.add(path)
         yield from _missing_fields(obj, error, path)
         return
+    secret = _confidential(obj, path)
     if keyword in _VALUE_KEYWORDS and _placeholder(error.instance):
+        shown = "the value" if secret else repr(error.instance)
         yield _skip(obj, path, "substitution",
-                    f"{dotted(path)}: {error.instance!r} is a ${{VAR}} placeholder resolved at "
+                    f"{dotted(path)}: {shown} is a ${{VAR}} placeholder resolved at "
                     "apply time (postBuild substitution)")
         return
     if keyword == "additionalProperties" and isinstance(error.instance, dict):
         yield from _unknown_fields(obj, error, path, kind)
         return
-    yield SCHEMA_VIOLATION.at(obj, path, f"{_where(path)}{error.message}",
+    message = _unquoted(error) if secret else error.message
+    yield SCHEMA_VIOLATION.at(obj, path, f"{_where(path)}{message}",
                               hint=_violation_hint(error))
 
 

@@ -74,10 +74,12 @@ def resolve_root(paths: Sequence[str]) -> Path:
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=None,
               help="Parallel kustomize builds (0 = one per CPU).")
 @click.option("--show-skipped", is_flag=True, help="List what could not be checked offline.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress lines (shown on standard error when it is a terminal).")
 def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str, ...],
              ignore: tuple[str, ...], strict: bool | None, tenant: bool | None,
              use_kubeconform: bool | None, use_build: bool | None, jobs: int | None,
-             show_skipped: bool) -> int:
+             show_skipped: bool, quiet: bool) -> int:
     """Validate a Flux repository offline: schemas, builds, references, tenancy.
 
     PATH is the repository root (default: the current directory). File names, as pre-commit
@@ -88,11 +90,14 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
                  2 usage error or unreadable input (missing PATH, bad config file),
                  3 an external tool failed or an internal error (a crash log is written).
     """
+    from flux_fleet import progress
     from flux_fleet.config import Overrides, check_codes, check_tenancy, load_config, merge
     from flux_fleet.report import ReportContext, make_reporter, summary, use_color
     from flux_fleet.validate import available_rules
     from flux_fleet.validate import validate as run_validation
 
+    if quiet:
+        progress.stop()
     root = resolve_root(paths)
     refuse_interrupted(root)
     file_config = load_config(root)

@@ -2,12 +2,15 @@
 
 One test case per finding (class name = file, name = rule and position), one skipped test case
 per skip, and a single passing case when the run is clean, so "0 tests" never reads as success
-by accident.
+by accident. Only what the strict schemas (Jenkins xunit-plugin junit-10.xsd, Ant's format)
+allow: the position lives in the name, not in ``file``/``line`` attributes; the skip count on
+the ``testsuite``, not on ``testsuites``; the timestamp in UTC without a zone, as Ant writes it.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from flux_fleet.report import Reporter
@@ -20,12 +23,12 @@ class JUnitReporter(Reporter):
     def finish(self, result: ValidationResult) -> None:
         suites = ET.Element("testsuites", name="flux-fleet validate")
         suite = ET.SubElement(suites, "testsuite", name="flux-fleet",
-                              timestamp=result.started, time=f"{result.stats.wall:.3f}")
+                              timestamp=_ant_timestamp(result.started),
+                              time=f"{result.stats.wall:.3f}")
         failures = 0
         for f in self.findings:
             case = ET.SubElement(suite, "testcase", classname=f.file,
-                                 name=f"{f.rule} {f.file}:{f.line}:{f.column}", file=f.file,
-                                 line=str(f.line))
+                                 name=f"{f.rule} {f.file}:{f.line}:{f.column}", time="0")
             failure = ET.SubElement(case, "failure", type=f.severity.value, message=f.message)
             failure.text = "\n".join(x for x in (
                 f"{f.file}:{f.line}:{f.column} {f.rule} {f.message}",
@@ -35,19 +38,30 @@ class JUnitReporter(Reporter):
             failures += 1
         for s in result.skipped:
             case = ET.SubElement(suite, "testcase", classname=s.file,
-                                 name=f"{s.what} {s.file}:{s.line}", file=s.file, line=str(s.line))
+                                 name=f"{s.what} {s.file}:{s.line}", time="0")
             ET.SubElement(case, "skipped", message=f"skipped {s.what}: {s.reason}")
         if not self.findings:
             ET.SubElement(suite, "testcase", classname="flux-fleet",
-                          name=f"validate {result.stats.files} files")
+                          name=f"validate {result.stats.files} files", time="0")
         tests = len(suite.findall("testcase"))
         for el in (suites, suite):
             el.set("tests", str(tests))
             el.set("failures", str(failures))
             el.set("errors", "0")
-            el.set("skipped", str(len(result.skipped)))
+        suite.set("skipped", str(len(result.skipped)))
         suite.set("hostname", "localhost")
         ET.indent(suites)
         self.stream.write('<?xml version="1.0" encoding="UTF-8"?>\n')
         self.stream.write(ET.tostring(suites, encoding="unicode"))
         self.stream.write("\n")
+
+
+def _ant_timestamp(started: str) -> str:
+    """ISO 8601 in UTC without a zone (``2026-01-01T00:00:00``): the strict schemas' pattern."""
+    try:
+        when = datetime.fromisoformat(started)
+    except ValueError:
+        when = datetime.now(timezone.utc)
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    return when.replace(microsecond=0).isoformat()
