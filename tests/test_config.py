@@ -67,7 +67,7 @@ def test_wrong_types_are_located_errors(tmp_path: Path, text: str, problem: str)
 
 def test_broken_yaml_config_is_a_located_error(tmp_path: Path) -> None:
     (tmp_path / ".flux-fleet.yaml").write_text("ignore: [FF402\n")
-    with pytest.raises(UserError, match=r"^\.flux-fleet\.yaml:2:1: YAML syntax error"):
+    with pytest.raises(UserError, match=r"^\.flux-fleet\.yaml:1:\d+: YAML syntax error"):
         load_config(tmp_path)
 
 
