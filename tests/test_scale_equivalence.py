@@ -113,6 +113,8 @@ def test_template_text_decides_what_a_tenant_folder_reads() -> None:
     d = answer_change.TENANT_DIR
     assert answer_change.tenant_folder({d + "a.yaml.jinja": "{{ tenant.name }}"}) == \
         answer_change.TenantFolder(True, True, True)
+    assert answer_change.tenant_folder(  # words outside Jinja are not read
+        {d + "a.yaml.jinja": "# tenants and clusters\n{{ tenant.role }}"}).entry_only
     assert not answer_change.tenant_folder(
         {d + "a.yaml.jinja": "{{ tenant.paths }}"}).entry_only
     assert not answer_change.tenant_folder(

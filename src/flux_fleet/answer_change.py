@@ -41,6 +41,9 @@ _LISTS = re.compile(r"(?<![\w.])(tenants|tenant_specs|cluster_specs|clusters|env
 _ATTR = re.compile(r"(?<![\w.])tenant\.(\w+)")
 _BARE = re.compile(r"(?<![\w.])tenant(?![\w.])")
 _INCLUDES = re.compile(r"{%-?\s*(import|include|from|extends)\b")
+_JINJA = re.compile(r"{{.*?}}|{%.*?%}", re.DOTALL)
+_DELIMITERS = ("block_start_string", "block_end_string", "variable_start_string",
+               "variable_end_string", "line_statement_prefix", "line_comment_prefix")
 _ANSWERS_WITH_SPECS = frozenset({"tenants", "clusters"})
 
 
@@ -58,7 +61,8 @@ def tenant_folder(files: Mapping[str, str]) -> TenantFolder:
     mine = {p: t for p, t in files.items() if p.startswith(TENANT_DIR)}
     if not mine:
         return TenantFolder(False, False, False)
-    texts = list(mine.values())
+    # only what Jinja evaluates (default delimiters; `apply` refuses templates that change them)
+    texts = [" ".join(_JINJA.findall(t)) for t in mine.values()]
     contained = not any(_LISTS.search(t) or _INCLUDES.search(t) for t in texts)
     attrs = {m.group(1) for t in texts for m in _ATTR.finditer(t)}
     bare = any(_BARE.search(_ATTR.sub("", t)) for t in texts)
@@ -128,6 +132,9 @@ def skip_matcher(config_text: str) -> Callable[[str], bool] | None:
         return None
     if isinstance(config, dict) and (config.get("_tasks") or config.get("_migrations")):
         return None
+    envops = config.get("_envops") if isinstance(config, dict) else None
+    if isinstance(envops, dict) and any(k in envops for k in _DELIMITERS):
+        return None  # tenant_folder reads the default Jinja delimiters
     spec = PathSpec.from_lines(_pathspec_pattern, patterns)
     return spec.match_file
 
