@@ -122,3 +122,121 @@ def test_template_text_decides_what_a_tenant_folder_reads() -> None:
     assert not answer_change.tenant_folder(
         {d + "a.yaml.jinja": "{% import 'm.jinja' as m %}"}).self_contained
     assert not answer_change.tenant_folder({"template/platform/README.md.jinja": ""}).present
+
+
+# --- plain builds: the files' documents are what kustomize builds from them -------------------
+
+CM = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: apps\n"
+      "data:\n  k: {value}\n")
+SHAPES: dict[str, dict[str, str]] = {
+    "multi-doc files, nested folders, .yml, empty documents": {
+        "apps/a.yaml": CM.format(name="a1", value="'1'") + "---\n"
+        + CM.format(name="a2", value="x"),
+        "apps/b.yml": "# a comment only document\n---\n" + CM.format(name="b", value="'yes'"),
+        "apps/nested/deeper/c.yaml": "---\n" + CM.format(name="c", value="'0755'") + "---\n",
+        "apps/only-dashes.yaml": "---\n",
+        "apps/nested/README.md": "not yaml, not listed\n",
+    },
+    "a subfolder with its own kustomization": {
+        "apps/top.yaml": CM.format(name="top", value="1"),
+        "apps/base/kustomization.yaml": "resources: [cm.yaml]\nnamePrefix: base-\n",
+        "apps/base/cm.yaml": CM.format(name="inner", value="2"),
+        "apps/base/nested/ignored.yaml": CM.format(name="not-listed", value="3"),
+    },
+}
+
+
+def _kustomize(folder: Path, resources: list[str], root: Path) -> list[Any]:
+    import json
+    import os
+
+    import yaml
+
+    from flux_fleet import kustomize
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(
+        {"resources": [os.path.relpath(root / r, folder) for r in resources]}))
+    out = kustomize.build(folder)
+    return sorted(json.dumps(d, sort_keys=True) for d in yaml.safe_load_all(out) if d)
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_plain_build_matches_kustomize(shape: str, tmp_path: Path) -> None:
+    import json
+
+    from conftest import kustomize_available
+    from tree_files import write_tree
+
+    from flux_fleet import plain_build
+    from flux_fleet.checks import build
+
+    if not kustomize_available():
+        pytest.skip("kustomize not installed")
+    root = write_tree(tmp_path / "repo", SHAPES[shape])
+    listing = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.y*ml"))
+    kdirs = frozenset(str(Path(p).parent) for p in listing if p.endswith("kustomization.yaml"))
+    resources = build._generated_resources("apps", kdirs, listing)
+    part = plain_build.split("apps", {}, resources, kdirs, lambda r: (root / r).read_bytes())
+
+    assert part is not None
+    mine = [json.dumps(d.data, sort_keys=True) for d in part.documents]
+    if part.rest:
+        mine += _kustomize(tmp_path / "rest", list(part.rest), root)
+    assert sorted(mine) == _kustomize(tmp_path / "full", resources, root)
+
+
+@pytest.mark.parametrize("files, spec", [
+    ({"apps/values.yaml": "replicas: 2\n"}, {}),  # not an object: kustomize fails on it
+    ({"apps/list.yaml": "apiVersion: v1\nkind: List\nitems: []\n"}, {}),
+    ({"apps/anchors.yaml": CM.format(name="a", value="&v x") + "  j: *v\n"}, {}),
+    ({"apps/cm.json": '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "j"}}'}, {}),
+    ({"apps/cm.yaml": CM.format(name="a", value="x")}, {"targetNamespace": "other"}),
+    ({"apps/cm.yaml": CM.format(name="a", value="${v}")},
+     {"postBuild": {"substitute": {"v": "1"}}}),
+    ({"apps/cm.yaml": CM.format(name="a", value="yes")}, {}),  # YAML 1.1 bool, 1.2 string
+    ({"apps/cm.yaml": CM.format(name="a", value="1_000")}, {}),
+    ({"apps/cm.yaml": CM.format(name="a", value="x") + "  on: x\n"}, {}),
+])
+def test_plain_build_leaves_to_kustomize_what_it_would_change(
+        files: dict[str, str], spec: dict[str, Any], tmp_path: Path) -> None:
+    from tree_files import write_tree
+
+    from flux_fleet import plain_build
+
+    root = write_tree(tmp_path, files)
+    assert plain_build.split("apps", spec, sorted(files), frozenset(),
+                             lambda r: (root / r).read_bytes()) is None
+
+
+def test_validate_finds_the_same_with_and_without_plain_builds(
+        fleet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import kustomize_available
+
+    from flux_fleet import plain_build, validate
+
+    if not kustomize_available():
+        pytest.skip("kustomize not installed")
+    root = tmp_path / "fleet"
+    shutil.copytree(fleet, root, symlinks=True)
+    (root / "clusters/c1/extra.yaml").write_text(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n"
+        "  name: orphan\n  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./nowhere\n"
+        "  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: no-such-repo\n")
+    used: list[Any] = []
+    real = plain_build.split
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        used.append(real(*args, **kwargs))
+        return used[-1]
+
+    monkeypatch.setattr(plain_build, "split", recording)
+    fast = validate.validate(root)
+    monkeypatch.setattr(plain_build, "split", lambda *a, **k: None)
+    full = validate.validate(root)
+
+    def seen(result: Any) -> list[tuple[Any, ...]]:
+        return sorted((f.rule, f.file, f.line, f.message) for f in result.findings)
+
+    assert any(u is not None for u in used), "no build took the plain path"
+    assert seen(fast) and seen(fast) == seen(full)
