@@ -32,16 +32,25 @@ K = TypeVar("K", bound=Hashable)
 Output = tuple[str | None, str]  # (kustomize's YAML, or None and its first error line)
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def dump(data: Any) -> str:
+    """YAML for the kustomization files a run writes (hundreds per fleet), with libyaml's
+    emitter when PyYAML has it: the same safe representation, several times faster."""
+    return yaml.dump(data, Dumper=_DUMPER, sort_keys=False)
+
+
 def mark(workdir: Path) -> str:
     """Write the transformer that annotates every object a build emits with its folder's name;
     returns the file name for the wrapper's ``transformers``."""
-    (workdir / _MARK_FILE).write_text(yaml.safe_dump({
+    (workdir / _MARK_FILE).write_text(dump({
         "apiVersion": "builtin",
         "kind": "AnnotationsTransformer",
         "metadata": {"name": "flux-fleet-mark"},
         "annotations": {MARK: workdir.name},
         "fieldSpecs": [{"path": "metadata/annotations", "create": True}],
-    }, sort_keys=False), encoding="utf-8")
+    }), encoding="utf-8")
     return _MARK_FILE
 
 
@@ -90,11 +99,11 @@ def build_groups(groups: Sequence[Sequence[K]], workdirs: dict[K, Path], scratch
             return {group[0]: _one(workdirs[group[0]])}, 1
         batch = scratch / name
         batch.mkdir()
-        (batch / "kustomization.yaml").write_text(yaml.safe_dump({
+        (batch / "kustomization.yaml").write_text(dump({
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
             "resources": [os.path.relpath(workdirs[k], batch) for k in group],
-        }, sort_keys=False), encoding="utf-8")
+        }), encoding="utf-8")
         text, _ = _one(batch)
         parts = split(text, [label(k) for k in group]) if text is not None else None
         if parts is not None:

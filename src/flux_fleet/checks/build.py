@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from flux_fleet import kustomize, kustomize_batch, plain_build, reconcile, redact, staging
 from flux_fleet.loader import discover, load_text
 from flux_fleet.model import BuildKey, Document, Finding, KObject, ObjectId, Severity, Skipped
@@ -993,14 +991,14 @@ class _Runner:
             kus = _wrapper(first[key], self.staged.root, workdir, self.kdirs, self.listing)
             if key in plain:
                 (workdir / "full").mkdir()  # the whole build, should kustomize be needed
-                (workdir / "full" / "kustomization.yaml").write_text(yaml.safe_dump(
+                (workdir / "full" / "kustomization.yaml").write_text(kustomize_batch.dump(
                     _wrapper(first[key], self.staged.root, workdir / "full", self.kdirs,
-                             self.listing), sort_keys=False))
+                             self.listing)))
                 kus["resources"] = [os.path.relpath(self.staged.root / r, workdir)
                                     for r in plain[key].rest]
             if key in shared:
                 kus["transformers"] = [kustomize_batch.mark(workdir)]
-            (workdir / "kustomization.yaml").write_text(yaml.safe_dump(kus, sort_keys=False))
+            (workdir / "kustomization.yaml").write_text(kustomize_batch.dump(kus))
         outputs, processes = kustomize_batch.build_groups(groups, workdirs, self.scratch,
                                                           self.jobs)
         processes += self._join_plain(plain, first, outputs, workdirs)
