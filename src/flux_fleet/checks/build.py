@@ -999,8 +999,9 @@ class _Runner:
             if key in shared:
                 kus["transformers"] = [kustomize_batch.mark(workdir)]
             (workdir / "kustomization.yaml").write_text(kustomize_batch.dump(kus))
-        outputs, processes = kustomize_batch.build_groups(groups, workdirs, self.scratch,
-                                                          self.jobs)
+        outputs, processes = kustomize_batch.build_groups(
+            groups, workdirs, self.scratch, self.jobs,
+            lambda key, text: key in plain or self._preparse(first[key], text))
         processes += self._join_plain(plain, first, outputs, workdirs)
         self.outputs.update(outputs)
         self.processes += processes
@@ -1046,3 +1047,8 @@ class _Runner:
             except kustomize.KustomizeError as err:
                 outputs[key] = (None, err.first_error)
         return processes
+
+    def _preparse(self, target: _Target, text: str) -> None:
+        """Parse a build's output while the other builds run (what ``_objects`` will ask)."""
+        if not isinstance(target.spec.get("commonMetadata"), dict):
+            _parse_built(_postbuild(text, target.spec)[0], target, self.parsed)
