@@ -1,6 +1,6 @@
-"""Scale benchmark: render, update and validate fleets up to 20 clusters x 500 tenants.
+"""Scale benchmark: render, update and validate fleets up to 20 clusters x 1,000 tenants.
 
-    python bench/bench_scale.py                          # ladder 2x10 5x100 10x250 20x500
+    python bench/bench_scale.py                          # ladder 2x10 ... 20x500 20x1000
     python bench/bench_scale.py --sizes 2x10,5x100       # a shorter ladder
     python bench/bench_scale.py --sizes 5x100 --no-update --no-write
 
@@ -13,7 +13,11 @@ process tree from wait4):
   time per phase);
 - copier update: the template is bumped to v1.1.0 (one line changed in every per-tenant file and
   the README) and `copier update --defaults --vcs-ref v1.1.0` moves the committed fleet to it;
-- tenant add: `flux-fleet tenant add` (a Copier update with a new tenants answer, then validation).
+- tenant add: `flux-fleet tenant add` (an answer-only change rendered where it changes, then
+  validation of the whole fleet);
+- copier update, same data: what `tenant add` is measured against (issue 15): a plain
+  `copier update --defaults --data-file` with the tenants answer `tenant add` wrote, on a copy
+  of the fleet as it was before the add (no validation).
 
 Results replace the scale section of docs/performance.md (with the machine) unless
 --no-write. Not part of the test run; it needs git, copier and kustomize (or kubectl) on
@@ -40,7 +44,7 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SIZES = "2x10,5x100,10x250,20x500"
+DEFAULT_SIZES = "2x10,5x100,10x250,20x500,20x1000"
 FLUX_FLEET = [sys.executable, "-m", "flux_fleet"]
 TEMPLATE_PARTS = ("copier.yml", "template")
 BUMP_FILES = ("rbac.yaml.jinja", "README.md.jinja")
@@ -65,6 +69,7 @@ class Row:
     validate_files: Step | None = None  # --no-build: the Python side alone
     update: Step | None = None
     tenant_add: Step | None = None
+    same_data: Step | None = None  # plain copier update with the tenant add's answers
     summary: dict[str, Any] = field(default_factory=dict)
     rendered_files: int = 0
 
@@ -163,10 +168,22 @@ def bench_size(clusters: int, tenants: int, work: Path, tpl: Path, *, update: bo
     if row.update.ok and tenant_add:
         git(fleet, "add", "-A")
         git(fleet, "commit", "-q", "-m", "template v1.1.0")
+        plain = size / "fleet-copier"
+        shutil.copytree(fleet, plain, symlinks=True)
         row.tenant_add = measured(
             [*FLUX_FLEET, "tenant", "add", "newcomer", "--repo",
              "https://github.com/example-org/newcomer", "--dir", str(fleet)], env=env)
         print(f"{clusters}x{tenants}: tenant add {row.tenant_add.seconds:.1f}s", flush=True)
+        if row.tenant_add.ok:
+            written = yaml.safe_load((fleet / ".copier-answers.yml").read_text(encoding="utf-8"))
+            same = size / "same-data.yml"
+            same.write_text(yaml.safe_dump({"tenants": written["tenants"]}), encoding="utf-8")
+            row.same_data = measured(
+                [sys.executable, "-m", "copier", "update", "--defaults", "--quiet",
+                 "--vcs-ref", "v1.1.0", "--conflict", "inline", "--data-file", str(same),
+                 str(plain)], env=env)
+            print(f"{clusters}x{tenants}: copier update, same data "
+                  f"{row.same_data.seconds:.1f}s", flush=True)
     return row
 
 
@@ -215,7 +232,7 @@ def _mb(step: Step | None) -> float:
 def report(rows: list[Row], skipped: list[str]) -> str:
     lines = [
         MARK_START,
-        "## At scale (issue 5)",
+        "## At scale (issues 5 and 15)",
         "",
         "Written by `python bench/bench_scale.py` (see its docstring). Fleets of clusters x "
         "tenants, every tenant on every cluster, rendered from a tagged copy of this template; "
@@ -227,8 +244,9 @@ def report(rows: list[Row], skipped: list[str]) -> str:
         f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}.",
         "",
         "| clusters x tenants | files | documents | objects (files + built) | render | validate "
-        "| docs/s | validate --no-build | copier update | tenant add |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| docs/s | validate --no-build | copier update (v1.0.0 -> v1.1.0) | tenant add "
+        "| copier update, same data as tenant add |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         docs = r.summary.get("documents", 0)
@@ -238,8 +256,8 @@ def report(rows: list[Row], skipped: list[str]) -> str:
         lines.append(
             f"| {r.clusters} x {r.tenants} | {r.rendered_files} | {docs:,} | {objs:,} | "
             f"{_fmt(r.render)} | {_fmt(r.validate)} | {rate} | {_fmt(r.validate_files)} | "
-            f"{_fmt(r.update)} | {_fmt(r.tenant_add)} |")
-    lines += ["", *goals(rows)]
+            f"{_fmt(r.update)} | {_fmt(r.tenant_add)} | {_fmt(r.same_data)} |")
+    lines += ["", *goals(rows), "", *goals_15(rows)]
     lines += ["", "Validate phases (seconds, from the validator's own summary; *build* is the "
               "wait for kustomize):", "",
               "| clusters x tenants | load | classify | schema | build | rules | wall | "
@@ -300,6 +318,36 @@ def goals(rows: list[Row]) -> list[str]:
         "successive sizes: "
         + (", ".join(f"{k:.2f}" for k in ks) or "n/a")
         + f" | {verdict(max(ks) <= 1.1 if ks else None)} |",
+    ]
+
+
+def goals_15(rows: list[Row]) -> list[str]:
+    """Issue 15's goals against this run."""
+    def verdict(ok: bool | None) -> str:
+        return "not measured" if ok is None else "**met**" if ok else "**not met**"
+
+    at = {(r.clusters, r.tenants): r for r in rows}
+    big = at.get((20, 500))
+    add = _ok(big.tenant_add) if big else 0.0
+    val = _ok(big.validate) if big else 0.0
+    ratios = [(r, _ok(r.tenant_add) / _ok(r.same_data)) for r in rows
+              if _ok(r.tenant_add) and _ok(r.same_data)]
+    wide = sorted((r for r in rows if r.clusters == 20 and _ok(r.validate)),
+                  key=lambda r: r.tenants)
+    ks = [math.log(_ok(b.validate) / _ok(a.validate)) / math.log(b.tenants / a.tenants)
+          for a, b in itertools.pairwise(wide) if b.tenants > a.tenants]
+    return [
+        "| goal (issue 15) | measured | |", "|---|---|---|",
+        f"| `tenant add` on 20 x 500 in under 15 s (validation included) | {add:.1f} s | "
+        f"{verdict(add < 15 if add else None)} |",
+        "| `tenant add` under 0.5x a plain `copier update` with the same data, at every size "
+        "| " + (", ".join(f"{r.clusters} x {r.tenants}: {q:.2f}" for r, q in ratios) or "n/a")
+        + f" | {verdict(all(q < 0.5 for _, q in ratios) if ratios else None)} |",
+        f"| full `validate` on 20 x 500 in under 8 s | {val:.1f} s | "
+        f"{verdict(val < 8 if val else None)} |",
+        "| validate's cost exponent in tenants at most 1.05 (20 clusters, successive sizes) | "
+        + (", ".join(f"{k:.2f}" for k in ks) or "n/a")
+        + f" | {verdict(max(ks) <= 1.05 if ks else None)} |",
     ]
 
 

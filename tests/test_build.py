@@ -597,6 +597,8 @@ def outcome(run: Run) -> tuple[dict, list]:
 
 
 def test_small_builds_share_processes_without_changing_what_is_built(tmp_path, monkeypatch):
+    # every build through kustomize here (plain folders need none: test_scale_equivalence.py)
+    monkeypatch.setattr("flux_fleet.plain_build.split", lambda *a, **k: None)
     repo = batching_fleet(tmp_path)
     shared = Run(repo)
     monkeypatch.setattr("flux_fleet.checks.build._BATCH_MEMBERS", 1)

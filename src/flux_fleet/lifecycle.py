@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from flux_fleet import atomic, copier_run, git, template_source
+from flux_fleet import answer_change, atomic, copier_run, git, template_source
 from flux_fleet.copier_run import ANSWERS_FILE, Conflicts
 from flux_fleet.errors import FindingsError, UserError
 
@@ -195,12 +195,14 @@ class _Computed:
 
 
 def _compute(fleet: Fleet, tmp: Path, data: Mapping[str, Any], source: template_source.Source,
-             *, unsafe: bool, label: str) -> _Computed:
+             *, unsafe: bool, label: str, answers_only: bool = False) -> _Computed:
     """Run the Copier update in a scratch clone, commit the result there, and describe it.
 
     Each deleted file is compared with the template's render of the current answers (deleting
     a file the user edited is never silent) and each added file with what the fleet holds at
-    that path (an ignored file there would be overwritten).
+    that path (an ignored file there would be overwritten). ``answers_only`` (same template
+    version): render only what the change touches (``answer_change``) when the user edited none
+    of it, else the full update.
     """
     clone = tmp / "fleet"
     git.clone(fleet.top, clone)
@@ -209,7 +211,11 @@ def _compute(fleet: Fleet, tmp: Path, data: Mapping[str, Any], source: template_
     if _rewrite_source(root / ANSWERS_FILE, source.path):
         git.commit_all(clone, "flux-fleet: render from the local template source")
     atomic.checkpoint("cloned")
-    conflicts = copier_run.update(root, data, source.ref, unsafe=unsafe)
+    fast = _answers_only(fleet, tmp, data, source, root) if answers_only and not unsafe else None
+    if fast is None:
+        conflicts = copier_run.update(root, data, source.ref, unsafe=unsafe)
+    else:
+        conflicts = Conflicts()
     # Copier records `git describe`, which may name another tag of the same cached commit
     _rewrite_source(root / ANSWERS_FILE, source.recorded, source.ref if source.offline else None)
     # --force: what the template renders is the after state, git-ignored or not
@@ -232,9 +238,10 @@ def _compute(fleet: Fleet, tmp: Path, data: Mapping[str, Any], source: template_
     edited: list[str] = []
     left: list[str] = []
     if deleted:
-        pristine = tmp / "pristine"
-        copier_run.copy(source.path, pristine, fleet.user_answers(), fleet.commit,
-                        unsafe=unsafe)
+        pristine = fast.old if fast is not None else tmp / "pristine"
+        if fast is None:
+            copier_run.copy(source.path, pristine, fleet.user_answers(), fleet.commit,
+                            unsafe=unsafe)
         edited = [p for p in deleted if not _same(fleet.root / p, pristine / p)]
         gone_dirs = {str(Path(p).parent) for p in deleted}
         left = sorted(p for p in git.tracked_files(root)
@@ -248,6 +255,23 @@ def _compute(fleet: Fleet, tmp: Path, data: Mapping[str, Any], source: template_
     return _Computed(Plan(tuple(sorted(added)), tuple(sorted(changed)), tuple(sorted(deleted)),
                           tuple(edited), tuple(left), conflicts, tuple(sorted(overwritten))),
                      clone, before)
+
+
+def _answers_only(fleet: Fleet, tmp: Path, data: Mapping[str, Any],
+                  source: template_source.Source, root: Path) -> answer_change.Rendered | None:
+    """The partial render of an answer change, when the template version really is the same."""
+    if source.ref is None:
+        return None
+    try:
+        same = (git.run(["rev-parse", f"{fleet.commit}^{{commit}}"], source.path)
+                == git.run(["rev-parse", f"{source.ref}^{{commit}}"], source.path))
+    except (git.GitError, OSError):
+        return None
+    if not same:
+        return None
+    old = fleet.user_answers()
+    return answer_change.apply(source.path, source.ref, old, {**old, **data}, fleet.root, root,
+                               tmp)
 
 
 def _relative(prefix: str):  # type: ignore[no-untyped-def]
@@ -289,14 +313,15 @@ def _validate(fleet: Fleet) -> Any:
 
 def _run(fleet: Fleet, data: Mapping[str, Any], target: str | None, label: str, *,
          operation: str, force: bool, dry_run: bool, validate: bool, unsafe: bool = False,
-         conflict_error: type[Exception] = UserError) -> Outcome:
+         conflict_error: type[Exception] = UserError, answers_only: bool = False) -> Outcome:
     """One lifecycle operation, all or nothing: compute in a scratch clone, then apply."""
     notes = list(atomic.guard(fleet.top))
     fleet.require_clean()
     source = fleet.source(target)
     what = label.replace("-", " ", 2)
     with atomic.scratch(fleet.top, operation) as tmp:
-        computed = _compute(fleet, tmp, data, source, unsafe=unsafe, label=label)
+        computed = _compute(fleet, tmp, data, source, unsafe=unsafe, label=label,
+                            answers_only=answers_only)
         planned = computed.plan
         notes += [*layout_notes(planned), *flux_notes(fleet, data)]
         if dry_run:
@@ -349,7 +374,7 @@ def change_answers(fleet: Fleet, data: Mapping[str, Any], label: str, *, removes
     _prevalidate(fleet, data)
     operation = label.replace("-", " ", 1).replace("-", " ", 1)
     return _run(fleet, data, fleet.commit, label, operation=operation, force=force,
-                dry_run=dry_run, validate=validate)
+                dry_run=dry_run, validate=validate, answers_only=True)
 
 
 def update(root: Path, to: str | None = None, flux_version: str | None = None, *,

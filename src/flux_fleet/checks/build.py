@@ -29,9 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from flux_fleet import kustomize, kustomize_batch, reconcile, redact, staging
+from flux_fleet import kustomize, kustomize_batch, plain_build, reconcile, redact, staging
 from flux_fleet.artifact_generator import FolderCopy, external_artifacts, source_path
 from flux_fleet.loader import discover, load_text
 from flux_fleet.model import BuildKey, Document, Finding, KObject, ObjectId, Severity, Skipped
@@ -1110,15 +1108,73 @@ class _Runner:
         self.workdirs.update(workdirs)
         groups = _plan(keys, first, self.reaches, self.cls.kustomizations, self.objects)
         shared = {key for group in groups if len(group) > 1 for key in group}
+        plain = self._plain(first, workdirs)
+        groups = [[k for k in g if k not in plain or plain[k].rest] for g in groups]
+        groups = [g for g in groups if g]
         for key, workdir in workdirs.items():
             workdir.mkdir()
             assert self.staged is not None
             kus = _wrapper(first[key], self.staged.root, workdir, self.kdirs, self.listing)
+            if key in plain:
+                (workdir / "full").mkdir()  # the whole build, should kustomize be needed
+                (workdir / "full" / "kustomization.yaml").write_text(kustomize_batch.dump(
+                    _wrapper(first[key], self.staged.root, workdir / "full", self.kdirs,
+                             self.listing)))
+                kus["resources"] = [os.path.relpath(self.staged.root / r, workdir)
+                                    for r in plain[key].rest]
             if key in shared:
                 kus["transformers"] = [kustomize_batch.mark(workdir)]
-            (workdir / "kustomization.yaml").write_text(yaml.safe_dump(kus, sort_keys=False))
-        outputs, processes = kustomize_batch.build_groups(groups, workdirs, self.scratch,
-                                                          self.jobs)
+            (workdir / "kustomization.yaml").write_text(kustomize_batch.dump(kus))
+        outputs, processes = kustomize_batch.build_groups(
+            groups, workdirs, self.scratch, self.jobs,
+            lambda key, text: key in plain or self._preparse(first[key], text))
+        processes += self._join_plain(plain, first, outputs, workdirs)
         self.outputs.update(outputs)
         self.processes += processes
         self.count += len(keys)
+
+    def _plain(self, first: dict[tuple[str, str], _Target],
+               workdirs: dict[tuple[str, str], Path]) -> dict[tuple[str, str], plain_build.Split]:
+        """The builds whose files need no kustomize (``plain_build``), by key."""
+        assert self.staged is not None
+        root = self.staged.root
+        out = {}
+        for key in workdirs:
+            t = first[key]
+            found = plain_build.split(t.path, t.spec,
+                                      _generated_resources(t.path, self.kdirs, self.listing),
+                                      self.kdirs, lambda rel: (root / rel).read_bytes())
+            if found is not None:
+                out[key] = found
+        return out
+
+    def _join_plain(self, plain: dict[tuple[str, str], plain_build.Split],
+                    first: dict[tuple[str, str], _Target],
+                    outputs: dict[tuple[str, str], tuple[str | None, str]],
+                    workdirs: dict[tuple[str, str], Path]) -> int:
+        """Each plain build's output: kustomize's part and the files' documents, parsed once;
+        the full kustomize build where the parts would not be what it gives."""
+        processes = 0
+        for key, part in plain.items():
+            built, _ = outputs.get(key, ("", ""))
+            docs: list[Document] = []
+            if built:
+                built_docs, problems = _parse_built(built, first[key], {})
+                docs = [] if problems else list(built_docs)
+            if built is not None and plain_build.unique([*docs, *part.documents]) \
+                    and (not built or docs):
+                text = part.joined(built)
+                outputs[key] = (text, "")
+                self.parsed[(first[key].path, text)] = ([*docs, *part.documents], [])
+                continue
+            processes += 1
+            try:
+                outputs[key] = (kustomize.build(workdirs[key] / "full"), "")
+            except kustomize.KustomizeError as err:
+                outputs[key] = (None, err.first_error)
+        return processes
+
+    def _preparse(self, target: _Target, text: str) -> None:
+        """Parse a build's output while the other builds run (what ``_objects`` will ask)."""
+        if not isinstance(target.spec.get("commonMetadata"), dict):
+            _parse_built(_postbuild(text, target.spec)[0], target, self.parsed)
