@@ -22,6 +22,15 @@ from flux_fleet.checks.lockdown import (
     instance_lockdown,
     lockdown,
 )
+from flux_fleet.checks.rbac_identity import (
+    CLUSTER_ADMIN,
+    TENANT_BINDING,
+    rbac,
+    sa_subjects,
+)
+from flux_fleet.checks.rbac_identity import (
+    NEW_RULES as RBAC_RULES,
+)
 from flux_fleet.checks.references import FleetView, is_kustomize_config, unique
 from flux_fleet.checks.tenancy_context import RBAC, Result, Tenancy, schema_scope
 from flux_fleet.flux import TenancySettings
@@ -96,43 +105,6 @@ CROSS_NAMESPACE_REF = Rule(
         "flux-system\n"
     ),
     good="spec:\n  sourceRef:\n    kind: GitRepository\n    name: dev-team\n",
-)
-TENANT_BINDING = Rule(
-    code="FF506",
-    name="tenant-sa-bound-outside",
-    severity=Severity.ERROR,
-    summary="A tenant ServiceAccount is bound cluster-wide or in another tenant's namespace",
-    why=(
-        "A ClusterRoleBinding gives the tenant's reconciler rights in every namespace; a "
-        "RoleBinding in someone else's namespace lets it write there. Tenants are bound only by "
-        "RoleBindings in their own namespaces."
-    ),
-    fix="Replace it with a RoleBinding in the tenant's own namespace.",
-    bad=(
-        "kind: ClusterRoleBinding\nsubjects:\n  - kind: ServiceAccount\n    name: flux\n"
-        "    namespace: dev-team\n"
-    ),
-    good=(
-        "kind: RoleBinding\nmetadata:\n  namespace: dev-team\nsubjects:\n  - kind: "
-        "ServiceAccount\n    name: flux\n    namespace: dev-team\n"
-    ),
-)
-CLUSTER_ADMIN = Rule(
-    code="FF507",
-    name="cluster-admin-binding",
-    severity=Severity.WARNING,
-    summary="A RoleBinding or ClusterRoleBinding grants cluster-admin",
-    why=(
-        "cluster-admin in a RoleBinding still grants every verb on every namespaced resource, "
-        "including RoleBindings (so the tenant can widen its own rights). The platform may opt in "
-        "explicitly, so this is a warning; in a tenant repository it is an error."
-    ),
-    fix="Bind the namespace-scoped 'admin' ClusterRole (or a narrower Role) instead.",
-    bad=(
-        "roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: "
-        "cluster-admin\n"
-    ),
-    good="roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: admin\n",
 )
 CLUSTER_SCOPED = Rule(
     code="FF508",
@@ -243,6 +215,7 @@ RULES: tuple[Rule, ...] = (
     REMOTE_BASE,
     PATH_ESCAPE,
     PLATFORM_KEY,
+    *RBAC_RULES,
 )
 
 
@@ -302,57 +275,13 @@ _TENANCY_FLAGS = ("--no-cross-namespace-refs", "--default-service-account")
 # --- RBAC --------------------------------------------------------------------------------------
 
 
-def _subjects(obj: KObject) -> Iterator[tuple[int, str, str]]:
-    """(index, namespace, name) of the ServiceAccount subjects of a (Cluster)RoleBinding."""
-    for i, s in enumerate(obj.data.get("subjects") or []):
-        if (
-            isinstance(s, dict)
-            and s.get("kind") == "ServiceAccount"
-            and isinstance(s.get("name"), str)
-        ):
-            yield i, str(s.get("namespace") or obj.id.namespace), s["name"]
-
-
-def rbac(t: Tenancy, obj: KObject) -> Iterator[Finding]:
-    if obj.id.group != RBAC or obj.id.kind not in ("RoleBinding", "ClusterRoleBinding"):
-        return
-    role = obj.data.get("roleRef") if isinstance(obj.data.get("roleRef"), dict) else {}
-    if role.get("kind") == "ClusterRole" and role.get("name") == "cluster-admin":
-        severity = Severity.ERROR if t.tenant_repo else None
-        yield CLUSTER_ADMIN.at(
-            obj, ("roleRef", "name"), severity=severity, message=f"{obj.id} binds cluster-admin"
-        )
-    for i, ns, name in _subjects(obj):
-        owner = t.tenant_of_ns.get(ns, "")
-        if not owner and not t.tenant_repo:
-            continue
-        if obj.id.kind == "ClusterRoleBinding":
-            yield TENANT_BINDING.at(
-                obj,
-                ("subjects", i, "name"),
-                message=(f"{obj.id} binds tenant ServiceAccount {ns}/{name} cluster-wide"),
-            )
-        elif obj.id.namespace and ns != obj.id.namespace:
-            here = t.tenant_of_ns.get(obj.id.namespace, "")
-            if t.tenant_repo or here != owner:
-                yield TENANT_BINDING.at(
-                    obj,
-                    ("subjects", i, "namespace"),
-                    message=(
-                        f"{obj.id} binds ServiceAccount {ns}/{name} in namespace "
-                        f"{obj.id.namespace}, "
-                        "which is not its tenant's"
-                    ),
-                )
-
-
 def _sa_bound(t: Tenancy, scope: str, ns: str, name: str) -> tuple[bool, bool]:
     """(ServiceAccount exists, bound by a RoleBinding in ns) as seen from ``scope``."""
     exists = t.view.find(scope, "", "ServiceAccount", ns, name) is not None
     bound = False
     for s, rb in t.view.of_kind(RBAC, "RoleBinding", ns):
         if t.view.visible(scope, s):
-            bound = bound or any(sns == ns and sname == name for _, sns, sname in _subjects(rb))
+            bound = bound or any(sns == ns and sname == name for _, sns, sname in sa_subjects(rb))
     return exists, bound
 
 

@@ -53,6 +53,22 @@ class Tenancy:
         return out
 
     @cached_property
+    def tenant_cluster_roles(self) -> frozenset[str]:
+        """ClusterRoles bound to a tenant identity, or by a RoleBinding in a tenant namespace."""
+        from flux_fleet.checks.rbac_identity import subjects
+
+        out: set[str] = set()
+        for kind in ("RoleBinding", "ClusterRoleBinding"):
+            for _, b in self.view.of_kind(RBAC, kind):
+                ref = b.data.get("roleRef")
+                if not isinstance(ref, dict) or ref.get("kind") != "ClusterRole":
+                    continue
+                if self.is_tenant(b) or any(
+                        who.namespace in self.tenant_of_ns or who.broad for _, who in subjects(b)):
+                    out.add(str(ref.get("name")))
+        return frozenset(out)
+
+    @cached_property
     def labelled(self) -> bool:
         return any(
             isinstance(flux.labels_of(o.data).get(flux.TENANT_LABEL), str)
