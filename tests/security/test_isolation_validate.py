@@ -97,6 +97,34 @@ rules:
     verbs: [{verbs}]
 """
 
+ANSWERS = ".copier-answers.yml"
+SOURCES = "policies/base/allowed-sources.yaml"
+OWN_URL = "url: https://github.com/example-org/dev-team\n"
+
+
+def url(new: str) -> Overlay:
+    return {SYNC: (OWN_URL, f"url: {new}\n")}
+
+
+EXTRA_SOURCE = """\
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: {kind}
+metadata:
+  name: extra
+  namespace: dev-team
+spec:
+  interval: 1h
+{spec}"""
+
+
+def extra_source(kind: str, spec: str) -> Overlay:
+    return {SYNC: ("  ref:\n    branch: main\n", "  ref:\n    branch: main\n"
+                   + EXTRA_SOURCE.format(kind=kind, spec=spec))}
+
+
+OWN_PREFIX = "  allowed_source_prefixes:\n  - https://github.com/example-org/dev-team/\n"
+
 CASES: tuple[Case, ...] = (
     # --- 1. RBAC by identity ------------------------------------------------------------------
     Case("tenant-binds-all-serviceaccounts", "tenant",
@@ -142,6 +170,48 @@ CASES: tuple[Case, ...] = (
          "verbs: [get, escalate", good=tenant_file(ROLE.format(verbs="get, list"))),
     Case("tenant-role-star-on-rbac", "tenant", tenant_file(ROLE.format(verbs='"*"')), "FF517",
          "base/extra.yaml", 'verbs: ["*"]', good=tenant_file(ROLE.format(verbs="get, list"))),
+    # --- 5. per-tenant source prefixes, normalised, every source kind --------------------------
+    Case("git-url-dot-segments", "platform", url("https://github.com/example-org/../evil/x"),
+         "FF510", SYNC, "url: https://github.com/example-org/../evil"),
+    Case("git-url-sibling-org", "platform", url("https://github.com/example-org-evil/x"),
+         "FF510", SYNC, "url: https://github.com/example-org-evil"),
+    Case("git-url-encoded-dots", "platform", url("https://github.com/example-org/%2e%2e/evil/x"),
+         "FF510", SYNC, "url: https://github.com/example-org/%2e%2e"),
+    Case("bucket-anywhere", "platform",
+         extra_source("Bucket", "  bucketName: loot\n  endpoint: minio.evil.example.com\n"),
+         "FF510", SYNC, "endpoint: minio.evil", good=extra_source(
+             "Bucket", "  bucketName: dev-team\n  endpoint: github.com/example-org\n")),
+    Case("oci-anywhere", "platform",
+         extra_source("OCIRepository", "  url: oci://ghcr.io/evil/manifests\n"),
+         "FF510", SYNC, "url: oci://ghcr.io/evil"),
+    Case("helm-anywhere", "platform",
+         extra_source("HelmRepository", "  url: https://charts.evil.example.com\n"),
+         "FF510", SYNC, "url: https://charts.evil"),
+    Case("tenant-prefix-from-answers", "platform",
+         {ANSWERS: ("  role: admin\n", "  role: admin\n" + OWN_PREFIX),
+          **url("https://github.com/example-org/ops-team")},
+         "FF510", SYNC, "url: https://github.com/example-org/ops-team",
+         good={ANSWERS: ("  role: admin\n", "  role: admin\n" + OWN_PREFIX)}),
+    Case("tenant-prefix-from-namespace", "platform",
+         {RBAC: ("  name: dev-team\n  labels:", "  name: dev-team\n  annotations:\n"
+                 "    flux-fleet.io/allowed-source-prefixes: https://github.com/example-org/dev-team/"
+                 "\n  labels:"), **url("https://github.com/example-org/ops-team")},
+         "FF510", SYNC, "url: https://github.com/example-org/ops-team",
+         good={RBAC: ("  name: dev-team\n  labels:", "  name: dev-team\n  annotations:\n"
+                      "    flux-fleet.io/allowed-source-prefixes: "
+                      "https://github.com/example-org/dev-team/\n  labels:")}),
+    Case("prefix-without-slash", "platform",
+         {ANSWERS: ("- https://github.com/example-org/\n", "- https://github.com/example-org\n")},
+         "FF518", ANSWERS, "- https://github.com/example-org\n"),
+    Case("binding-audit-only", "platform",
+         {SOURCES: ('validationActions: ["Deny"]', 'validationActions: ["Audit", "Warn"]')},
+         "FF519", SOURCES, "validationActions:"),
+    Case("policy-fails-open", "platform",
+         {SOURCES: ("failurePolicy: Fail", "failurePolicy: Ignore")}, "FF519", SOURCES,
+         "failurePolicy: Ignore"),
+    Case("namespace-lost-tenant-label", "platform",
+         {RBAC: ("  name: dev-team\n  labels:\n    toolkit.fluxcd.io/tenant: dev-team\n",
+                 "  name: dev-team\n")}, "FF520", RBAC, "metadata:\n  name: dev-team"),
 )
 
 _reports: dict[tuple[str, str, tuple[str, ...]], Report] = {}

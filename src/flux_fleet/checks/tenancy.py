@@ -32,6 +32,14 @@ from flux_fleet.checks.rbac_identity import (
     NEW_RULES as RBAC_RULES,
 )
 from flux_fleet.checks.references import FleetView, is_kustomize_config, unique
+from flux_fleet.checks.source_prefixes import NEW_RULES as SOURCE_RULES
+from flux_fleet.checks.source_prefixes import (
+    SOURCE_URL,
+    admission,
+    prefix_settings,
+    tenant_namespaces,
+    tenant_source,
+)
 from flux_fleet.checks.tenancy_context import RBAC, Result, Tenancy, schema_scope
 from flux_fleet.flux import TenancySettings
 from flux_fleet.flux_operator import FluxInstance
@@ -133,19 +141,6 @@ KUBECONFIG = Rule(
     bad="spec:\n  kubeConfig:\n    secretRef:\n      name: prod-kubeconfig\n",
     good="spec: {}\n",
 )
-SOURCE_URL = Rule(
-    code="FF510",
-    name="tenant-source-url-not-allowed",
-    severity=Severity.ERROR,
-    summary="A tenant source URL is outside the allowed source prefixes",
-    why=(
-        "The platform limits where tenants fetch code and charts from; a source elsewhere "
-        "brings in unreviewed content."
-    ),
-    fix="Use a URL under one of the allowed prefixes, or ask the platform team to allow it.",
-    bad="spec:\n  url: https://evil.example.com/repo\n",
-    good="spec:\n  url: https://github.com/example-org/dev-team\n",
-)
 TARGET_NAMESPACE = Rule(
     code="FF511",
     name="tenant-target-namespace",
@@ -216,6 +211,7 @@ RULES: tuple[Rule, ...] = (
     PATH_ESCAPE,
     PLATFORM_KEY,
     *RBAC_RULES,
+    *SOURCE_RULES,
 )
 
 
@@ -248,8 +244,13 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
             yield from lockdown(inv, doc, settings, t.patch_memo)
         for doc in flux_instances(inv):
             yield from instance_lockdown(doc, settings)
+    if not t.tenant_repo:
+        yield from tenant_namespaces(t)
+    yield from prefix_settings(t)
     for _, obj in view.objects:
         yield from rbac(t, obj)
+        if not t.tenant_repo:
+            yield from admission(t, obj)
         if t.is_tenant(obj):
             yield from tenant_object(t, obj)
     if t.tenant_repo:
@@ -324,23 +325,7 @@ def tenant_object(t: Tenancy, obj: KObject) -> Iterator[Result]:
                         f"{obj.id}: {dotted(ref.path)} points at namespace {ref.namespace} ({why})"
                     ),
                 )
-    if obj.id.kind in flux.URL_SOURCE_KINDS and obj.id.group == flux.SOURCE_GROUP:
-        prefixes = t.settings.allowed_source_prefixes
-        url = spec.get("url")
-        if (
-            prefixes
-            and isinstance(url, str)
-            and not flux.is_substituted(url)
-            and not url.startswith(prefixes)
-        ):
-            yield SOURCE_URL.at(
-                obj,
-                ("spec", "url"),
-                message=(
-                    f"{obj.id}: spec.url {url} is outside the allowed prefixes "
-                    f"({', '.join(prefixes)})"
-                ),
-            )
+    yield from tenant_source(t, obj)
 
 
 def _reconciler(t: Tenancy, obj: KObject, scope: str, spec: dict[str, Any]) -> Iterator[Result]:

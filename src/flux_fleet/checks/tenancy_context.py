@@ -69,6 +69,21 @@ class Tenancy:
         return frozenset(out)
 
     @cached_property
+    def tenant_policies(self) -> frozenset[str]:
+        """ValidatingAdmissionPolicies that guard tenants (bound on the tenant label)."""
+        out: set[str] = set()
+        for _, b in self.view.of_kind("admissionregistration.k8s.io",
+                                      "ValidatingAdmissionPolicyBinding"):
+            spec = flux.spec_of(b.data)
+            selector = flux.get_path(spec, ("matchResources", "namespaceSelector"))
+            if flux.TENANT_LABEL in repr(selector) and isinstance(spec.get("policyName"), str):
+                out.add(spec["policyName"])
+        for _, p in self.view.of_kind("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"):
+            if p.id.name.startswith("flux-tenant-"):
+                out.add(p.id.name)
+        return frozenset(out)
+
+    @cached_property
     def labelled(self) -> bool:
         return any(
             isinstance(flux.labels_of(o.data).get(flux.TENANT_LABEL), str)
