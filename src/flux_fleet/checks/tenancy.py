@@ -22,6 +22,8 @@ from flux_fleet.checks.lockdown import (
     instance_lockdown,
     lockdown,
 )
+from flux_fleet.checks.pod_security import RULES as POD_RULES
+from flux_fleet.checks.pod_security import namespace_levels, pod_object, undeclared_skip
 from flux_fleet.checks.rbac_identity import (
     CLUSTER_ADMIN,
     TENANT_BINDING,
@@ -212,6 +214,7 @@ RULES: tuple[Rule, ...] = (
     PLATFORM_KEY,
     *RBAC_RULES,
     *SOURCE_RULES,
+    *POD_RULES,
 )
 
 
@@ -246,6 +249,8 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
             yield from instance_lockdown(doc, settings)
     if not t.tenant_repo:
         yield from tenant_namespaces(t)
+        yield from namespace_levels(t)
+    yield from undeclared_skip(t)
     yield from prefix_settings(t)
     for _, obj in view.objects:
         yield from rbac(t, obj)
@@ -253,6 +258,7 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
             yield from admission(t, obj)
         if t.is_tenant(obj):
             yield from tenant_object(t, obj)
+            yield from pod_object(t, obj)
     if t.tenant_repo:
         yield from tenant_repo_files(t)
 
