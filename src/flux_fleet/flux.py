@@ -406,6 +406,8 @@ class TenancySettings:
     tenant_prefixes: Mapping[str, tuple[str, ...]] | None = None
     #: tenant -> Pod Security level its namespaces enforce (answers: tenants[].pod_security)
     tenant_pod_security: Mapping[str, str] | None = None
+    #: tenant -> the URL of its repository (answers: tenants[].repo_url)
+    tenant_repos: Mapping[str, str] | None = None
 
     @classmethod
     def from_answers(cls, answers: Mapping[str, Any] | None, **overrides: Any) -> TenancySettings:
@@ -414,6 +416,7 @@ class TenancySettings:
         tenants: dict[str, tuple[str, ...]] = {}
         own_prefixes: dict[str, tuple[str, ...]] = {}
         levels: dict[str, str] = {}
+        repos: dict[str, str] = {}
         for t in a.get("tenants") or []:
             if isinstance(t, dict) and isinstance(t.get("name"), str):
                 nss = t.get("namespaces") or [t["name"]]
@@ -423,6 +426,8 @@ class TenancySettings:
                     own_prefixes[t["name"]] = tuple(str(p) for p in mine if isinstance(p, str))
                 if isinstance(t.get("pod_security"), str):
                     levels[t["name"]] = t["pod_security"]
+                if isinstance(t.get("repo_url"), str):
+                    repos[t["name"]] = t["repo_url"]
         prefixes = a.get("allowed_source_prefixes") or ()
         values: dict[str, Any] = {
             "tenant_repo": a.get("repo_kind") == "tenant",
@@ -431,6 +436,7 @@ class TenancySettings:
             "tenant_namespaces": tenants or None,
             "tenant_prefixes": own_prefixes or None,
             "tenant_pod_security": levels or None,
+            "tenant_repos": repos or None,
         }
         if tenants:
             values["default_service_account"] = "flux"

@@ -179,6 +179,41 @@ DEPLOYMENT_FIX = ("          resources:\n", "          securityContext:\n"
                   "          resources:\n")
 NS_HEAD = "  name: dev-team\n  labels:\n"
 
+MOVED = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: dev-team-apps
+  namespace: {ns}
+spec:
+  interval: 1m
+  url: https://github.com/example-org/dev-team
+  ref:
+    branch: main
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: dev-team-apps
+  namespace: {ns}
+spec:
+  interval: 10m
+  serviceAccountName: {sa}
+  sourceRef:
+    kind: GitRepository
+    name: dev-team-apps
+  path: ./staging
+  prune: true
+"""
+TENANT_KS = "tenants/base/dev-team/kustomization.yaml"
+MOVED_FILE = "tenants/base/dev-team/moved.yaml"
+
+
+def moved(ns: str, sa: str) -> Overlay:
+    return {MOVED_FILE: MOVED.format(ns=ns, sa=sa),
+            TENANT_KS: ("  - sync.yaml\n", "  - sync.yaml\n  - moved.yaml\n")}
+
+
 CASES: tuple[Case, ...] = (
     # --- 1. RBAC by identity ------------------------------------------------------------------
     Case("tenant-binds-all-serviceaccounts", "tenant",
@@ -293,4 +328,10 @@ CASES: tuple[Case, ...] = (
          "FF525", RBAC, "metadata:\n  name: dev-team",
          good={RBAC: (NS_HEAD, NS_HEAD + "    pod-security.kubernetes.io/enforce: restricted\n"
                       "    pod-security.kubernetes.io/warn: restricted\n")}),
+    # --- 3. tenant objects in flux-system -----------------------------------------------------
+    Case("tenant-source-in-flux-system", "platform", moved("flux-system", "kustomize-controller"),
+         "FF526", MOVED_FILE, "namespace: flux-system", good=moved("dev-team", "flux")),
+    Case("tenant-kustomization-in-flux-system", "platform",
+         moved("flux-system", "kustomize-controller"), "FF526", MOVED_FILE,
+         "name: dev-team-apps", after="sourceRef:", good=moved("dev-team", "flux")),
 )

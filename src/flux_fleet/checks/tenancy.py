@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from flux_fleet import flux
+from flux_fleet.checks.flux_system import RULES as FLUX_SYSTEM_RULES
+from flux_fleet.checks.flux_system import platform_namespace, tenant_sources_in_platform
 from flux_fleet.checks.lockdown import (
     LOCKDOWN,
     flags_of,
@@ -215,6 +217,7 @@ RULES: tuple[Rule, ...] = (
     *RBAC_RULES,
     *SOURCE_RULES,
     *POD_RULES,
+    *FLUX_SYSTEM_RULES,
 )
 
 
@@ -252,10 +255,12 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
         yield from namespace_levels(t)
     yield from undeclared_skip(t)
     yield from prefix_settings(t)
+    in_platform = {} if t.tenant_repo else tenant_sources_in_platform(t)
     for _, obj in view.objects:
         yield from rbac(t, obj)
         if not t.tenant_repo:
             yield from admission(t, obj)
+            yield from platform_namespace(t, obj, in_platform)
         if t.is_tenant(obj):
             yield from tenant_object(t, obj)
             yield from pod_object(t, obj)
