@@ -214,6 +214,72 @@ def moved(ns: str, sa: str) -> Overlay:
             TENANT_KS: ("  - sync.yaml\n", "  - sync.yaml\n  - moved.yaml\n")}
 
 
+CROSS_NS_TARGET = ('  target:\n      kind: Deployment\n      name: "(kustomize-controller|helm-'
+                   'controller|notification')
+REPLACE_ARGS = """\
+  - patch: |
+      - op: replace
+        path: /spec/template/spec/containers/0/args
+        value: [--log-level=debug, --watch-all-namespaces=true]
+    target:
+      kind: Deployment
+      name: helm-controller
+"""
+CLUSTER_KS = "clusters/production/kustomization.yaml"
+PARENT = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - flux-system
+  - infrastructure.yaml
+  - policies.yaml
+  - tenants.yaml
+patches:
+  - patch: |
+      - op: remove
+        path: /spec/template/spec/containers/0/args/{index}
+    target:
+      kind: Deployment
+      name: kustomize-controller
+"""
+SHARD_FILE = "clusters/production/flux-system/shard1.yaml"
+SHARD = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: kustomize-controller-shard1
+  namespace: flux-system
+spec:
+  selector:
+    matchLabels:
+      app: kustomize-controller-shard1
+  template:
+    metadata:
+      labels:
+        app: kustomize-controller-shard1
+    spec:
+      serviceAccountName: kustomize-controller
+      containers:
+        - name: manager
+          image: ghcr.io/fluxcd/kustomize-controller:v2.9.4
+          args:
+            - --watch-all-namespaces=true
+            - --watch-label-selector=sharding.fluxcd.io/key in (shard1)
+{extra}"""
+LOCKED = ("            - --no-cross-namespace-refs=true\n            - --no-remote-bases=true\n"
+          "            - --default-service-account=flux\n")
+NO_REMOTE_INLINE = ("  - patch: |\n      - op: add\n        path: /spec/template/spec/containers/0/"
+                    "args/-\n        value: --no-remote-bases=true\n")
+NO_REMOTE_FILE = "clusters/production/flux-system/no-remote-bases.yaml"
+NO_REMOTE_PATCH = ("- op: add\n  path: /spec/template/spec/containers/0/args/-\n"
+                   "  value: --no-remote-bases=true\n")
+
+
+def shard(extra: str) -> Overlay:
+    return {SHARD_FILE: SHARD.format(extra=extra),
+            LOCK: ("  - gotk-sync.yaml\n", "  - gotk-sync.yaml\n  - shard1.yaml\n")}
+
+
 CASES: tuple[Case, ...] = (
     # --- 1. RBAC by identity ------------------------------------------------------------------
     Case("tenant-binds-all-serviceaccounts", "tenant",
@@ -334,4 +400,22 @@ CASES: tuple[Case, ...] = (
     Case("tenant-kustomization-in-flux-system", "platform",
          moved("flux-system", "kustomize-controller"), "FF526", MOVED_FILE,
          "name: dev-team-apps", after="sourceRef:", good=moved("dev-team", "flux")),
+    # --- 2. the lockdown as built --------------------------------------------------------------
+    Case("patch-targets-nothing", "platform",
+         {LOCK: (CROSS_NS_TARGET, CROSS_NS_TARGET.replace(
+             "kind: Deployment\n", "kind: Deployment\n      namespace: kube-system\n"))},
+         "FF501", LOCK, "patches:"),
+    Case("later-patch-replaces-args", "platform",
+         {LOCK: ("  # The platform's own sync", REPLACE_ARGS + "  # The platform's own sync")},
+         "FF501", LOCK, "patches:"),
+    Case("parent-kustomization-drops-flag", "platform",
+         {CLUSTER_KS: PARENT.format(index=5)}, "FF501", LOCK, "patches:",
+         good={CLUSTER_KS: PARENT.format(index=0)}),
+    Case("renamed-patch-file", "platform",
+         {LOCK: (NO_REMOTE_INLINE, "  - path: no-remote.yaml\n"), NO_REMOTE_FILE: NO_REMOTE_PATCH},
+         "FF501", LOCK, "patches:",
+         good={LOCK: (NO_REMOTE_INLINE, "  - path: no-remote-bases.yaml\n"),
+               NO_REMOTE_FILE: NO_REMOTE_PATCH}),
+    Case("unlocked-shard", "platform", shard(""), "FF501", LOCK, "patches:",
+         good=shard(LOCKED)),
 )

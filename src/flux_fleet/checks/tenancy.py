@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from flux_fleet import flux
+from flux_fleet import flux, kustomize
 from flux_fleet.checks.flux_system import RULES as FLUX_SYSTEM_RULES
 from flux_fleet.checks.flux_system import platform_namespace, tenant_sources_in_platform
 from flux_fleet.checks.lockdown import (
@@ -24,6 +24,7 @@ from flux_fleet.checks.lockdown import (
     instance_lockdown,
     lockdown,
 )
+from flux_fleet.checks.lockdown_built import build_controllers, lockdown_as_built
 from flux_fleet.checks.pod_security import RULES as POD_RULES
 from flux_fleet.checks.pod_security import namespace_levels, pod_object, undeclared_skip
 from flux_fleet.checks.rbac_identity import (
@@ -246,8 +247,12 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
         )
         return
     if not t.tenant_repo:
+        built = build_controllers(inv, lockdowns) if kustomize.command() else {}
         for doc in lockdowns:
-            yield from lockdown(inv, doc, settings, t.patch_memo)
+            if doc.file in built:
+                yield from lockdown_as_built(doc, settings, built[doc.file])
+            else:  # no kustomize here: read the patches' text
+                yield from lockdown(inv, doc, settings, t.patch_memo)
         for doc in flux_instances(inv):
             yield from instance_lockdown(doc, settings)
     if not t.tenant_repo:

@@ -1,0 +1,246 @@
+"""The lockdown as built (FF501): the Flux controller Deployments as the cluster receives them.
+
+Reading patch text misses a patch whose target matches nothing (``target.namespace:
+kube-system``), a later patch that replaces the args, a parent kustomization.yaml's patch or a
+renamed patch file. So the cluster's flux-system folder is built the way its Flux Kustomization
+builds it, with real kustomize: the cluster's sync folder when it has a kustomization.yaml of
+its own (parent patches), else the flux-system folder. gotk-components.yaml is used as committed
+when it holds the controllers; while it is still empty (``flux bootstrap`` fills it on its first
+run) a stand-in takes its place: the Flux controllers' Deployments as ``flux install`` renders
+them (name, container ``manager``, the base args), so the kustomization's own patches apply to
+them as they will to the real file. Every kustomize-controller and helm-controller Deployment of
+the output, sharding copies included (Flux docs "Controller sharding": a Deployment per shard
+with ``--watch-label-selector=sharding.fluxcd.io/key in (...)``), must carry the flags.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flux_fleet import flux, kustomize_batch
+from flux_fleet.checks.lockdown import LOCKDOWN
+from flux_fleet.checks.references import is_kustomize_config
+from flux_fleet.flux import TenancySettings
+from flux_fleet.model import Document, Finding, Inventory
+
+COMPONENTS = "gotk-components.yaml"
+#: Base args of each controller's manager container (flux install, Flux v2.x).
+_BASE_ARGS: dict[str, tuple[str, ...]] = {
+    "source-controller": ("--events-addr=http://notification-controller.flux-system.svc."
+                          "cluster.local./", "--watch-all-namespaces=true",
+                          "--log-level=info", "--log-encoding=json",
+                          "--enable-leader-election", "--storage-path=/data",
+                          "--storage-adv-addr=source-controller.$(RUNTIME_NAMESPACE)."
+                          "svc.cluster.local."),
+    "kustomize-controller": ("--events-addr=http://notification-controller.flux-system.svc."
+                             "cluster.local./", "--watch-all-namespaces=true",
+                             "--log-level=info", "--log-encoding=json",
+                             "--enable-leader-election"),
+    "helm-controller": ("--events-addr=http://notification-controller.flux-system.svc."
+                        "cluster.local./", "--watch-all-namespaces=true", "--log-level=info",
+                        "--log-encoding=json", "--enable-leader-election"),
+    "notification-controller": ("--watch-all-namespaces=true", "--log-level=info",
+                                "--log-encoding=json", "--enable-leader-election"),
+    "image-reflector-controller": ("--events-addr=http://notification-controller.flux-system."
+                                   "svc.cluster.local./", "--watch-all-namespaces=true",
+                                   "--log-level=info", "--log-encoding=json",
+                                   "--enable-leader-election"),
+    "image-automation-controller": ("--events-addr=http://notification-controller."
+                                    "flux-system.svc.cluster.local./",
+                                    "--watch-all-namespaces=true", "--log-level=info",
+                                    "--log-encoding=json", "--enable-leader-election"),
+}
+DEFAULT_COMPONENTS = ("source-controller", "kustomize-controller", "helm-controller",
+                      "notification-controller")
+IMAGE_COMPONENTS = ("image-reflector-controller", "image-automation-controller")
+
+
+def stand_in(version: str, image_automation: bool) -> str:
+    """gotk-components.yaml's Deployments for ``version`` (what flux install renders)."""
+    docs = []
+    names = DEFAULT_COMPONENTS + (IMAGE_COMPONENTS if image_automation else ())
+    for name in names:
+        labels = {"app.kubernetes.io/component": name, "app.kubernetes.io/instance":
+                  "flux-system", "app.kubernetes.io/part-of": "flux", "control-plane":
+                  "controller"}
+        docs.append({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": flux.PLATFORM_NAMESPACE, "labels": labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": {
+                         "serviceAccountName": name,
+                         "containers": [{"name": "manager",
+                                         "image": f"ghcr.io/fluxcd/{name}:{version}",
+                                         "args": list(_BASE_ARGS[name])}]}}},
+        })
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+@dataclass(frozen=True)
+class Controller:
+    """One Flux controller Deployment as built, with the flags of its manager container."""
+
+    kind: str  # which controller (kustomize-controller, ...)
+    name: str  # the Deployment's name (kustomize-controller-shard1 for a shard)
+    flags: dict[str, str]
+    shard: bool
+
+
+def _kind_of(data: dict[str, Any]) -> str:
+    name = str(flux.get_path(data, ("metadata", "name")) or "")
+    containers = flux.get_path(data, ("spec", "template", "spec", "containers")) or []
+    images = [str(c.get("image", "")) for c in containers if isinstance(c, dict)]
+    for c in flux.FLUX_CONTROLLERS:
+        if name == c or name.startswith(c + "-") or any(f"/{c}:" in i or i.endswith(f"/{c}")
+                                                        for i in images):
+            return c
+    return ""
+
+
+def controllers(text: str, prefix: str = "") -> list[Controller]:
+    """The Flux controller Deployments of a kustomize build's output (``prefix``: the name
+    prefix the batch gave them, removed)."""
+    out = []
+    for data in yaml.safe_load_all(text):
+        if not isinstance(data, dict) or data.get("kind") != "Deployment":
+            continue
+        meta = data.get("metadata")
+        if isinstance(meta, dict) and str(meta.get("name", "")).startswith(prefix):
+            meta["name"] = str(meta["name"])[len(prefix):]
+        kind = _kind_of(data)
+        if not kind:
+            continue
+        containers = [c for c in flux.get_path(data, ("spec", "template", "spec",
+                                                      "containers")) or []
+                      if isinstance(c, dict)]
+        manager = next((c for c in containers if c.get("name") == "manager"),
+                       containers[0] if containers else {})
+        flags: dict[str, str] = {}
+        for arg in manager.get("args") or []:
+            parsed = flux.parse_flag(str(arg))
+            if parsed is not None:
+                flags[parsed[0]] = parsed[1]
+        selector = flags.get("--watch-label-selector", "")
+        shard = ("sharding.fluxcd.io/key" in selector and not selector.startswith("!")) or (
+            "--sharding-key" in flags)
+        out.append(Controller(kind, str(flux.get_path(data, ("metadata", "name"))), flags,
+                              shard))
+    return out
+
+
+def _has_controllers(inv: Inventory, file: str) -> bool:
+    return any(d.file == file and isinstance(d.data, dict) and d.data.get("kind") == "Deployment"
+               for d in inv.documents)
+
+
+def build_dir(inv: Inventory, doc: Document) -> str:
+    """The folder Flux builds that holds this flux-system kustomization (its cluster's sync
+    folder when that has a kustomization.yaml, so parent patches count)."""
+    here = posixpath.dirname(doc.file) or "."
+    for root in inv.roots:
+        if (here + "/").startswith(root.rstrip("/") + "/") and any(
+                is_kustomize_config(d) and posixpath.dirname(d.file) == root
+                for d in inv.documents):
+            return root
+    return here
+
+
+@dataclass
+class Built:
+    controllers: list[Controller]
+    stand_in: bool
+    error: str = ""
+
+
+def _prefix(i: int) -> str:
+    return f"ff{i}-"
+
+
+def build_controllers(inv: Inventory, docs: list[Document]) -> dict[str, Built]:
+    """Build every flux-system folder (a stand-in for each still-empty gotk-components.yaml),
+    all clusters in one kustomize process (kustomize_batch; a name prefix per cluster keeps
+    their identical Deployments apart)."""
+    if not docs:
+        return {}
+    answers = inv.answers or {}
+    version = str(answers.get("flux_version") or "v2")
+    image = answers.get("image_automation") is True
+    root = Path(inv.root)
+    empty = sorted({f for d in docs
+                    if (root / (f := posixpath.join(posixpath.dirname(d.file), COMPONENTS))
+                        ).is_file() and not _has_controllers(inv, f)})
+    out: dict[str, Built] = {}
+    with tempfile.TemporaryDirectory(prefix="flux-fleet-lockdown-") as tmp:
+        work = Path(tmp) / "repo"
+        shutil.copytree(root, work, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        for f in empty:
+            (work / f).write_text(stand_in(version, image), encoding="utf-8")
+        scratch = Path(tmp) / "scratch"
+        scratch.mkdir()
+        workdirs: dict[str, Path] = {}
+        folders = {d.file: build_dir(inv, d) for d in docs}
+        for i, (file, folder) in enumerate(sorted(folders.items())):
+            wrapper = scratch / f"c{i}"
+            wrapper.mkdir()
+            target = work if folder == "." else work / folder
+            (wrapper / "kustomization.yaml").write_text(yaml.safe_dump({
+                "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                "namePrefix": _prefix(i), "resources": [os.path.relpath(target, wrapper)],
+                "transformers": [kustomize_batch.mark(wrapper)],
+            }, sort_keys=False), encoding="utf-8")
+            workdirs[file] = wrapper
+        outputs, _ = kustomize_batch.build_groups([sorted(workdirs)], workdirs, scratch, jobs=1)
+    for i, file in enumerate(sorted(workdirs)):
+        text, error = outputs.get(file, (None, "not built"))
+        uses_stand_in = posixpath.join(posixpath.dirname(file), COMPONENTS) in empty
+        if text is None:
+            out[file] = Built([], uses_stand_in, error)
+        else:
+            out[file] = Built(controllers(text, _prefix(i)), uses_stand_in)
+    return out
+
+
+def lockdown_as_built(doc: Document, settings: TenancySettings,
+                      built: Built) -> Iterator[Finding]:
+    """FF501 per lockdown flag missing or altered on a controller Deployment as built."""
+    cluster = posixpath.dirname(posixpath.dirname(doc.file)) or "."
+    where = ("patches",) if "patches" in doc.data else ()
+    origin = "with a stand-in for the empty gotk-components.yaml" if built.stand_in else (
+        "from gotk-components.yaml")
+    if built.error:
+        yield LOCKDOWN.at(doc, where, message=(
+            f"cluster {cluster}: the lockdown cannot be verified: the flux-system build fails "
+            f"({built.error})"), hint="fix the build of this kustomization")
+        return
+    for flag, kinds in flux.LOCKDOWN_FLAGS.items():
+        expected = (settings.default_service_account if flag == "--default-service-account"
+                    else "true")
+        want = f"{flag}={expected or '<service account>'}"
+        missing, altered = [], []
+        for c in built.controllers:
+            if c.kind not in kinds:
+                continue
+            label = c.name + (" (shard)" if c.shard else "")
+            value = c.flags.get(flag)
+            if value is None:
+                missing.append(label)
+            elif (expected and value != expected) or not value or value == "false":
+                altered.append(f"{label} ({flag}={value})")
+        if missing:
+            yield LOCKDOWN.at(doc, where, message=(
+                f"cluster {cluster}: {want} is missing on {', '.join(missing)} as built "
+                f"{origin}"), hint=f"add {want} to the args of {', '.join(missing)} "
+                                   "(a JSON6902 patch in this file)")
+        if altered:
+            yield LOCKDOWN.at(doc, where, message=(
+                f"cluster {cluster}: {want} is altered on {', '.join(altered)} as built "
+                f"{origin}"))
