@@ -418,4 +418,20 @@ CASES: tuple[Case, ...] = (
                NO_REMOTE_FILE: NO_REMOTE_PATCH}),
     Case("unlocked-shard", "platform", shard(""), "FF501", LOCK, "patches:",
          good=shard(LOCKED)),
+    # --- 6. validate --tenant: the platform's settings, not the tenant's -----------------------
+    Case("tenant-config-excludes-the-file", "tenant",
+         {**tenant_file(SERVICE.format(extra="  externalIPs:\n    - 10.96.0.1\n")),
+          ".flux-fleet.yaml": "exclude: [base/extra.yaml]\n"}, "FF524", "base/extra.yaml",
+         "externalIPs:", good={".flux-fleet.yaml": "exclude: [base/extra.yaml]\n"}),
+    Case("tenant-comment-ignores-tenancy", "tenant",
+         tenant_file(SERVICE.format(extra="  externalIPs:  # flux-fleet: ignore FF524\n"
+                                          "    - 10.96.0.1\n")), "FF524", "base/extra.yaml",
+         "externalIPs:"),
+    Case("tenant-held-to-platform-prefixes", "tenant",
+         tenant_file(EXTRA_SOURCE.removeprefix("---\n").format(
+             kind="HelmRepository", spec="  url: https://charts.evil.example.com\n")),
+         "FF510", "base/extra.yaml", "url: https://charts.evil",
+         good=tenant_file(EXTRA_SOURCE.removeprefix("---\n").format(
+             kind="HelmRepository", spec="  url: https://github.com/example-org/charts\n")),
+         args=("--platform-answers", "{platform}/.copier-answers.yml")),
 )

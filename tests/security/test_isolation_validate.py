@@ -18,7 +18,7 @@ from .isolation_vectors import CASES, Case
 
 pytestmark = pytest.mark.skipif(not kustomize_available(), reason="kustomize/kubectl not on PATH")
 
-_reports: dict[tuple[str, str, tuple[str, ...]], Report] = {}
+_reports: dict[tuple[str, str, tuple[str, ...]], tuple[Path, Report]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +32,12 @@ def report(bases: dict[str, Path], tmp: pytest.TempPathFactory, case: Case,
            overlay: Overlay) -> tuple[Path, Report]:
     """Validate one fixture repository (each distinct overlay once per module)."""
     key = (case.repo, repr(sorted(overlay.items())), case.args)
-    dest = tmp.mktemp(case.id) / case.repo
-    apply_overlay(bases[case.repo], dest, overlay)
     if key not in _reports:
+        dest = apply_overlay(bases[case.repo], tmp.mktemp(case.id) / case.repo, overlay)
         tenant = ("--tenant",) if case.repo == "tenant" else ()
-        _reports[key] = validate(dest, *tenant, *case.args)
-    return dest, _reports[key]
+        args = [a.replace("{platform}", str(bases["platform"])) for a in case.args]
+        _reports[key] = dest, validate(dest, *tenant, *args)
+    return _reports[key]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -10,7 +10,7 @@ With tenant_mode "auto", a fleet that shows no sign of multi-tenancy is skipped 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flux_fleet import flux, kustomize
@@ -439,3 +439,12 @@ def tenant_repo_files(t: Tenancy) -> Iterator[Finding]:
                         doc, (key, i), message=f"{doc.file}: {key}[{i}] is a remote base {entry}"
                     )
 
+
+
+def platform_settings(platform: Mapping[str, Any],
+                      own: Mapping[str, Any] | None) -> TenancySettings:
+    """Tenancy settings when the platform validates a tenant repo: everything from the fleet's
+    answers (tenants, their namespaces, prefixes and Pod Security levels); from the tenant's own
+    answers only which tenant it is, when the platform did not say."""
+    name = platform.get("tenant_name") or (own or {}).get("tenant_name") or ""
+    return TenancySettings.from_answers({**platform, "repo_kind": "tenant", "tenant_name": name})
