@@ -233,10 +233,7 @@ def declared(t: Tenancy) -> bool:
     """Whether the fleet states Pod Security levels at all (a pod-security label on a Namespace
     or a tenant's pod_security answer). Until it does, the restricted level and FF525 are not
     applied (a skip says so): the template's PSA labels are what makes them meaningful."""
-    if t.settings.tenant_pod_security:
-        return True
-    return any(any(str(k).startswith("pod-security.kubernetes.io/")
-                   for k in flux.labels_of(ns.data)) for _, ns in t.view.of_kind("", "Namespace"))
+    return t.pod_security_declared
 
 
 def undeclared_skip(t: Tenancy) -> Iterator[Skipped]:
@@ -249,11 +246,10 @@ def undeclared_skip(t: Tenancy) -> Iterator[Skipped]:
 
 def level_of(t: Tenancy, namespace: str) -> tuple[str, bool]:
     """(PSA level, whether a label or answer set it) for a tenant namespace."""
-    for _, ns in t.view.of_kind("", "Namespace"):
-        if ns.id.name == namespace:
-            level = flux.labels_of(ns.data).get(ENFORCE)
-            if isinstance(level, str) and level:
-                return level, True
+    ns = t.namespace_objects.get(namespace)
+    level = flux.labels_of(ns.data).get(ENFORCE) if ns is not None else None
+    if isinstance(level, str) and level:
+        return level, True
     tenant = t.settings.namespace_owner(namespace) or t.tenant_of_ns.get(namespace, "") or (
         t.settings.tenant_name if t.tenant_repo else "")
     answered = (t.settings.tenant_pod_security or {}).get(tenant)

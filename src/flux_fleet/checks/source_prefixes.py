@@ -177,13 +177,14 @@ def source_url(obj: KObject) -> tuple[tuple[str, ...], str] | None:
 
 def annotated_prefixes(t: Tenancy, namespace: str) -> tuple[str, ...] | None:
     """The tenant Namespace's own prefix annotation, when the platform repo holds it."""
-    for _, ns in t.view.of_kind("", "Namespace"):
-        if ns.id.name == namespace:
-            meta = ns.data.get("metadata") if isinstance(ns.data.get("metadata"), dict) else {}
-            notes = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
-            value = notes.get(PREFIX_ANNOTATION)
-            if isinstance(value, str) and value.strip():
-                return tuple(p.strip() for p in value.split(",") if p.strip())
+    ns = t.namespace_objects.get(namespace)
+    if ns is None:
+        return None
+    meta = ns.data.get("metadata") if isinstance(ns.data.get("metadata"), dict) else {}
+    notes = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+    value = notes.get(PREFIX_ANNOTATION)
+    if isinstance(value, str) and value.strip():
+        return tuple(p.strip() for p in value.split(",") if p.strip())
     return None
 
 

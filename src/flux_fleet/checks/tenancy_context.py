@@ -84,6 +84,21 @@ class Tenancy:
         return frozenset(out)
 
     @cached_property
+    def namespace_objects(self) -> dict[str, KObject]:
+        """name -> the Namespace object (the first one in view order), looked up per object."""
+        out: dict[str, KObject] = {}
+        for _, ns in self.view.of_kind("", "Namespace"):
+            out.setdefault(ns.id.name, ns)
+        return out
+
+    @cached_property
+    def pod_security_declared(self) -> bool:
+        """A pod-security.kubernetes.io/* label on some Namespace, or a pod_security answer."""
+        return bool(self.settings.tenant_pod_security) or any(
+            any(str(k).startswith("pod-security.kubernetes.io/") for k in flux.labels_of(ns.data))
+            for ns in self.namespace_objects.values())
+
+    @cached_property
     def labelled(self) -> bool:
         return any(
             isinstance(flux.labels_of(o.data).get(flux.TENANT_LABEL), str)
