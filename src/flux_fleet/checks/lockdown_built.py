@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -28,11 +29,12 @@ import yaml
 
 from flux_fleet import flux, kustomize_batch
 from flux_fleet.checks.lockdown import LOCKDOWN
-from flux_fleet.checks.references import is_kustomize_config
 from flux_fleet.flux import TenancySettings
 from flux_fleet.model import Document, Finding, Inventory
 
 COMPONENTS = "gotk-components.yaml"
+_DOCUMENT = re.compile(r"^---[ \t]*\n", re.MULTILINE)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: Base args of each controller's manager container (flux install, Flux v2.x).
 _BASE_ARGS: dict[str, tuple[str, ...]] = {
     "source-controller": ("--events-addr=http://notification-controller.flux-system.svc."
@@ -110,7 +112,10 @@ def controllers(text: str, prefix: str = "") -> list[Controller]:
     """The Flux controller Deployments of a kustomize build's output (``prefix``: the name
     prefix the batch gave them, removed)."""
     out = []
-    for data in yaml.safe_load_all(text):
+    for chunk in _DOCUMENT.split(text):
+        if "kind: Deployment" not in chunk:
+            continue  # parse only the Deployments of the build
+        data = yaml.load(chunk, Loader=_LOADER)
         if not isinstance(data, dict) or data.get("kind") != "Deployment":
             continue
         meta = data.get("metadata")
@@ -137,19 +142,12 @@ def controllers(text: str, prefix: str = "") -> list[Controller]:
     return out
 
 
-def _has_controllers(inv: Inventory, file: str) -> bool:
-    return any(d.file == file and isinstance(d.data, dict) and d.data.get("kind") == "Deployment"
-               for d in inv.documents)
-
-
 def build_dir(inv: Inventory, doc: Document) -> str:
     """The folder Flux builds that holds this flux-system kustomization (its cluster's sync
-    folder when that has a kustomization.yaml, so parent patches count)."""
+    folder when that has a kustomization.yaml of its own, so parent patches count)."""
     here = posixpath.dirname(doc.file) or "."
     for root in inv.roots:
-        if (here + "/").startswith(root.rstrip("/") + "/") and any(
-                is_kustomize_config(d) and posixpath.dirname(d.file) == root
-                for d in inv.documents):
+        if (here + "/").startswith(root.rstrip("/") + "/") and root in inv.kustomize_dirs:
             return root
     return here
 
@@ -175,38 +173,59 @@ def build_controllers(inv: Inventory, docs: list[Document]) -> dict[str, Built]:
     version = str(answers.get("flux_version") or "v2")
     image = answers.get("image_automation") is True
     root = Path(inv.root)
+    filled = {d.file for d in inv.documents
+              if isinstance(d.data, dict) and d.data.get("kind") == "Deployment"}
     empty = sorted({f for d in docs
                     if (root / (f := posixpath.join(posixpath.dirname(d.file), COMPONENTS))
-                        ).is_file() and not _has_controllers(inv, f)})
+                        ).is_file() and f not in filled})
+    folders = {d.file: build_dir(inv, d) for d in docs}
+    prefixes = {file: _prefix(i) for i, file in enumerate(sorted(folders))}
+    outputs = _build(root, folders, prefixes, empty, stand_in(version, image), whole=False)
+    failed = {f: folders[f] for f, (text, _) in outputs.items() if text is None}
+    if failed:  # a build that reads outside its folder: again from a copy of the whole repo
+        outputs.update(_build(root, failed, prefixes, empty, stand_in(version, image),
+                              whole=True))
     out: dict[str, Built] = {}
+    for file in sorted(folders):
+        text, error = outputs[file]
+        uses_stand_in = posixpath.join(posixpath.dirname(file), COMPONENTS) in empty
+        out[file] = (Built([], uses_stand_in, error) if text is None
+                     else Built(controllers(text, prefixes[file]), uses_stand_in))
+    return out
+
+
+def _build(root: Path, folders: dict[str, str], prefixes: dict[str, str], empty: list[str],
+           components: str, whole: bool) -> dict[str, kustomize_batch.Output]:
+    """One batch over copies of the folders (or of the whole repo), the stand-in in place."""
     with tempfile.TemporaryDirectory(prefix="flux-fleet-lockdown-") as tmp:
         work = Path(tmp) / "repo"
-        shutil.copytree(root, work, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        ignore = shutil.ignore_patterns(".git")
+        if whole:
+            shutil.copytree(root, work, symlinks=True, ignore=ignore)
+        else:
+            for folder in sorted(set(folders.values())):
+                if not (work / folder).exists():
+                    shutil.copytree(root / folder, work / folder, symlinks=True, ignore=ignore,
+                                    dirs_exist_ok=True)
         for f in empty:
-            (work / f).write_text(stand_in(version, image), encoding="utf-8")
+            if (work / f).parent.is_dir():
+                (work / f).write_text(components, encoding="utf-8")
         scratch = Path(tmp) / "scratch"
         scratch.mkdir()
         workdirs: dict[str, Path] = {}
-        folders = {d.file: build_dir(inv, d) for d in docs}
-        for i, (file, folder) in enumerate(sorted(folders.items())):
+        for i, file in enumerate(sorted(folders)):
             wrapper = scratch / f"c{i}"
             wrapper.mkdir()
+            folder = folders[file]
             target = work if folder == "." else work / folder
             (wrapper / "kustomization.yaml").write_text(yaml.safe_dump({
                 "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                "namePrefix": _prefix(i), "resources": [os.path.relpath(target, wrapper)],
+                "namePrefix": prefixes[file], "resources": [os.path.relpath(target, wrapper)],
                 "transformers": [kustomize_batch.mark(wrapper)],
             }, sort_keys=False), encoding="utf-8")
             workdirs[file] = wrapper
         outputs, _ = kustomize_batch.build_groups([sorted(workdirs)], workdirs, scratch, jobs=1)
-    for i, file in enumerate(sorted(workdirs)):
-        text, error = outputs.get(file, (None, "not built"))
-        uses_stand_in = posixpath.join(posixpath.dirname(file), COMPONENTS) in empty
-        if text is None:
-            out[file] = Built([], uses_stand_in, error)
-        else:
-            out[file] = Built(controllers(text, _prefix(i)), uses_stand_in)
-    return out
+    return outputs
 
 
 def lockdown_as_built(doc: Document, settings: TenancySettings,

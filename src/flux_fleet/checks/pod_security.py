@@ -250,7 +250,7 @@ def level_of(t: Tenancy, namespace: str) -> tuple[str, bool]:
     level = flux.labels_of(ns.data).get(ENFORCE) if ns is not None else None
     if isinstance(level, str) and level:
         return level, True
-    tenant = t.settings.namespace_owner(namespace) or t.tenant_of_ns.get(namespace, "") or (
+    tenant = t.owner_by_answers.get(namespace) or t.tenant_of_ns.get(namespace, "") or (
         t.settings.tenant_name if t.tenant_repo else "")
     answered = (t.settings.tenant_pod_security or {}).get(tenant)
     return (answered, True) if answered else ("restricted", False)

@@ -18,6 +18,7 @@ does not deny (FF519); and the bindings select tenant namespaces by the
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Iterator
@@ -116,6 +117,7 @@ class Url:
             self.path[: len(prefix.path)] == prefix.path)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_url(url: str) -> Url | None:
     """Normalise one URL (None when it has no host).
 
@@ -269,7 +271,7 @@ def admission(t: Tenancy, obj: KObject) -> Iterator[Finding]:
 def tenant_namespaces(t: Tenancy) -> Iterator[Finding]:
     """FF520: every Namespace the answers give a tenant carries that tenant's label."""
     for _, ns in t.view.of_kind("", "Namespace"):
-        owner = t.settings.namespace_owner(ns.id.name)
+        owner = t.owner_by_answers.get(ns.id.name, "")
         if not owner:
             continue
         label = flux.labels_of(ns.data).get(flux.TENANT_LABEL)

@@ -11,6 +11,7 @@ With tenant_mode "auto", a fleet that shows no sign of multi-tenancy is skipped 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flux_fleet import flux, kustomize
@@ -246,8 +247,13 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
             "repository)",
         )
         return
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # the controllers' build runs in a kustomize process while the objects are checked
+        building = background.submit(build_controllers, inv, lockdowns) if (
+            not t.tenant_repo and lockdowns and kustomize.command()) else None
+        yield from _objects(t)
+        built = building.result() if building is not None else {}
     if not t.tenant_repo:
-        built = build_controllers(inv, lockdowns) if kustomize.command() else {}
         for doc in lockdowns:
             if doc.file in built:
                 yield from lockdown_as_built(doc, settings, built[doc.file])
@@ -255,6 +261,11 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
                 yield from lockdown(inv, doc, settings, t.patch_memo)
         for doc in flux_instances(inv):
             yield from instance_lockdown(doc, settings)
+
+
+def _objects(t: Tenancy) -> Iterator[Result]:
+    """Every rule over the objects in view, and the repository-wide ones."""
+    view = t.view
     if not t.tenant_repo:
         yield from tenant_namespaces(t)
         yield from namespace_levels(t)

@@ -84,6 +84,15 @@ class Tenancy:
         return frozenset(out)
 
     @cached_property
+    def owner_by_answers(self) -> dict[str, str]:
+        """namespace -> the tenant the answers give it (settings.namespace_owner, as a map)."""
+        out: dict[str, str] = {}
+        for tenant, nss in (self.settings.tenant_namespaces or {}).items():
+            for ns in nss:
+                out.setdefault(ns, tenant)
+        return out
+
+    @cached_property
     def namespace_objects(self) -> dict[str, KObject]:
         """name -> the Namespace object (the first one in view order), looked up per object."""
         out: dict[str, KObject] = {}
