@@ -280,6 +280,18 @@ def shard(extra: str) -> Overlay:
             LOCK: ("  - gotk-sync.yaml\n", "  - gotk-sync.yaml\n  - shard1.yaml\n")}
 
 
+INSTANCE = "clusters/production/flux-system/flux-instance.yaml"
+
+
+def instance_patch(ops: str) -> Overlay:
+    """The operator fleet's FluxInstance with one spec.kustomize.patches entry."""
+    return {INSTANCE: ("  sync:\n", "  kustomize:\n    patches:\n      - target:\n"
+                       "          kind: Deployment\n          name: kustomize-controller\n"
+                       "        patch: |\n" + "".join("    " + line + "\n"
+                                                       for line in ops.splitlines())
+                       + "  sync:\n")}
+
+
 CASES: tuple[Case, ...] = (
     # --- 1. RBAC by identity ------------------------------------------------------------------
     Case("tenant-binds-all-serviceaccounts", "tenant",
@@ -434,4 +446,10 @@ CASES: tuple[Case, ...] = (
          good=tenant_file(EXTRA_SOURCE.removeprefix("---\n").format(
              kind="HelmRepository", spec="  url: https://github.com/example-org/charts\n")),
          args=("--platform-answers", "{platform}/.copier-answers.yml")),
+    Case("operator-patch-undoes-multitenant", "operator", instance_patch(
+        "      - op: replace\n        path: /spec/template/spec/containers/0/args\n"
+        "        value: [--watch-all-namespaces=true]\n"), "FF501", INSTANCE,
+        "    patches:", good=instance_patch(
+            "      - op: add\n        path: /spec/template/spec/containers/0/args/-\n"
+            "        value: --concurrent=10\n")),
 )

@@ -228,13 +228,15 @@ def _build(root: Path, folders: dict[str, str], prefixes: dict[str, str], empty:
     return outputs
 
 
-def lockdown_as_built(doc: Document, settings: TenancySettings,
-                      built: Built) -> Iterator[Finding]:
+def lockdown_as_built(doc: Document, settings: TenancySettings, built: Built,
+                      instance: bool = False) -> Iterator[Finding]:
     """FF501 per lockdown flag missing or altered on a controller Deployment as built."""
     cluster = posixpath.dirname(posixpath.dirname(doc.file)) or "."
-    where = ("patches",) if "patches" in doc.data else ()
+    where: tuple[str, ...] = ("patches",) if "patches" in doc.data else ()
     origin = "with a stand-in for the empty gotk-components.yaml" if built.stand_in else (
         "from gotk-components.yaml")
+    if instance:
+        where, origin = ("spec", "kustomize", "patches"), "by the FluxInstance's patches"
     if built.error:
         yield LOCKDOWN.at(doc, where, message=(
             f"cluster {cluster}: the lockdown cannot be verified: the flux-system build fails "
@@ -263,3 +265,57 @@ def lockdown_as_built(doc: Document, settings: TenancySettings,
             yield LOCKDOWN.at(doc, where, message=(
                 f"cluster {cluster}: {want} is altered on {', '.join(altered)} as built "
                 f"{origin}"))
+
+
+# --- the Flux Operator ------------------------------------------------------------------------
+
+#: What ``spec.cluster.multitenant: true`` adds to the controllers (Flux Operator docs,
+#: "Flux multi-tenancy"): the lockdown flags, the tenants' default account last.
+def _multitenant_patches(sa: str) -> list[dict[str, Any]]:
+    def add(flag: str, names: str) -> dict[str, Any]:
+        return {"patch": yaml.safe_dump([{"op": "add", "path":
+                                          "/spec/template/spec/containers/0/args/-",
+                                          "value": flag}]),
+                "target": {"kind": "Deployment", "name": names}}
+    return [add("--no-cross-namespace-refs=true", "(kustomize-controller|helm-controller|"
+                "notification-controller|image-reflector-controller|"
+                "image-automation-controller)"),
+            add("--no-remote-bases=true", "kustomize-controller"),
+            add(f"--default-service-account={sa}", "(kustomize-controller|helm-controller)")]
+
+
+def build_instances(docs: list[Document]) -> dict[str, Built]:
+    """Each FluxInstance's controllers as the operator renders them: the stand-in of its
+    components, the multitenant flags when it asks for them, then its spec.kustomize.patches
+    (the operator applies them last, in the instance namespace), through real kustomize."""
+    from flux_fleet.flux_operator import FluxInstance
+
+    out: dict[str, Built] = {}
+    with tempfile.TemporaryDirectory(prefix="flux-fleet-instance-") as tmp:
+        workdirs: dict[str, Path] = {}
+        for i, doc in enumerate(docs):
+            instance = FluxInstance.of(doc.data)
+            patches = flux.get_path(doc.data, ("spec", "kustomize", "patches"))
+            if not instance.multitenant or not isinstance(patches, list) or not patches:
+                continue  # the flags come as the operator sets them: nothing to build
+            folder = Path(tmp) / f"i{i}"
+            folder.mkdir()
+            version = instance.version or "v2"
+            names = [c for c in instance.components if c in _BASE_ARGS]
+            docs_ = [d for d in yaml.safe_load_all(stand_in(version, True))
+                     if d["metadata"]["name"] in names]
+            (folder / COMPONENTS).write_text(yaml.safe_dump_all(docs_), encoding="utf-8")
+            (folder / "kustomization.yaml").write_text(yaml.safe_dump({
+                "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                "resources": [COMPONENTS],
+                "patches": [*_multitenant_patches(instance.tenant_service_account), *patches],
+                "transformers": [kustomize_batch.mark(folder)],
+            }, sort_keys=False), encoding="utf-8")
+            workdirs[doc.file] = folder
+        if not workdirs:
+            return out
+        outputs, _ = kustomize_batch.build_groups([[f] for f in sorted(workdirs)], workdirs,
+                                                  Path(tmp), jobs=1)
+    for file, (text, error) in outputs.items():
+        out[file] = Built([], True, error) if text is None else Built(controllers(text), True)
+    return out

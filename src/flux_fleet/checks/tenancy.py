@@ -25,7 +25,7 @@ from flux_fleet.checks.lockdown import (
     instance_lockdown,
     lockdown,
 )
-from flux_fleet.checks.lockdown_built import build_controllers, lockdown_as_built
+from flux_fleet.checks.lockdown_built import build_controllers, build_instances, lockdown_as_built
 from flux_fleet.checks.pod_security import RULES as POD_RULES
 from flux_fleet.checks.pod_security import namespace_levels, pod_object, undeclared_skip
 from flux_fleet.checks.rbac_identity import (
@@ -259,8 +259,12 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
                 yield from lockdown_as_built(doc, settings, built[doc.file])
             else:  # no kustomize here: read the patches' text
                 yield from lockdown(inv, doc, settings, t.patch_memo)
-        for doc in flux_instances(inv):
+        instances = list(flux_instances(inv))
+        as_built = build_instances(instances) if kustomize.command() else {}
+        for doc in instances:
             yield from instance_lockdown(doc, settings)
+            if doc.file in as_built:
+                yield from lockdown_as_built(doc, settings, as_built[doc.file], instance=True)
 
 
 def _objects(t: Tenancy) -> Iterator[Result]:
