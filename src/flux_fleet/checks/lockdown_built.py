@@ -19,6 +19,7 @@ import os
 import posixpath
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,9 +98,13 @@ class Controller:
     shard: bool
 
 
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _kind_of(data: dict[str, Any]) -> str:
     name = str(flux.get_path(data, ("metadata", "name")) or "")
-    containers = flux.get_path(data, ("spec", "template", "spec", "containers")) or []
+    containers = _items(flux.get_path(data, ("spec", "template", "spec", "containers")))
     images = [str(c.get("image", "")) for c in containers if isinstance(c, dict)]
     for c in flux.FLUX_CONTROLLERS:
         if name == c or name.startswith(c + "-") or any(f"/{c}:" in i or i.endswith(f"/{c}")
@@ -124,13 +129,13 @@ def controllers(text: str, prefix: str = "") -> list[Controller]:
         kind = _kind_of(data)
         if not kind:
             continue
-        containers = [c for c in flux.get_path(data, ("spec", "template", "spec",
-                                                      "containers")) or []
+        containers = [c for c in _items(flux.get_path(data, ("spec", "template", "spec",
+                                                             "containers")))
                       if isinstance(c, dict)]
         manager = next((c for c in containers if c.get("name") == "manager"),
                        containers[0] if containers else {})
         flags: dict[str, str] = {}
-        for arg in manager.get("args") or []:
+        for arg in _items(manager.get("args")):
             parsed = flux.parse_flag(str(arg))
             if parsed is not None:
                 flags[parsed[0]] = parsed[1]
@@ -157,6 +162,21 @@ class Built:
     controllers: list[Controller]
     stand_in: bool
     error: str = ""
+
+
+def _unsafe(folder: str, names: list[str]) -> set[str]:
+    """What the copy leaves out: .git, symlinks (they may lead out of the repository) and
+    anything that is not a plain file or folder (a FIFO would block the copy)."""
+    out = {".git"}
+    for name in names:
+        try:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+        except OSError:
+            out.add(name)
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            out.add(name)
+    return out
 
 
 def _prefix(i: int) -> str:
@@ -199,13 +219,13 @@ def _build(root: Path, folders: dict[str, str], prefixes: dict[str, str], empty:
     """One batch over copies of the folders (or of the whole repo), the stand-in in place."""
     with tempfile.TemporaryDirectory(prefix="flux-fleet-lockdown-") as tmp:
         work = Path(tmp) / "repo"
-        ignore = shutil.ignore_patterns(".git")
+        ignore = _unsafe
         if whole:
-            shutil.copytree(root, work, symlinks=True, ignore=ignore)
+            shutil.copytree(root, work, ignore=ignore)
         else:
             for folder in sorted(set(folders.values())):
                 if not (work / folder).exists():
-                    shutil.copytree(root / folder, work / folder, symlinks=True, ignore=ignore,
+                    shutil.copytree(root / folder, work / folder, ignore=ignore,
                                     dirs_exist_ok=True)
         for f in empty:
             if (work / f).parent.is_dir():

@@ -144,9 +144,13 @@ def _d(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _l(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _containers(pod: dict[str, Any], base: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     for key in CONTAINER_LISTS:
-        for i, c in enumerate(pod.get(key) or []):
+        for i, c in enumerate(_l(pod.get(key))):
             if isinstance(c, dict):
                 yield (*base, key, i), c
 
@@ -156,24 +160,24 @@ def baseline(pod: dict[str, Any], base: Path) -> Iterator[tuple[Path, str]]:
     for key in ("hostNetwork", "hostPID", "hostIPC"):
         if pod.get(key) is True:
             yield (*base, key), f"{key}: true shares the node's namespace"
-    for i, v in enumerate(pod.get("volumes") or []):
+    for i, v in enumerate(_l(pod.get("volumes"))):
         if isinstance(v, dict) and "hostPath" in v:
             where = flux.get_path(v, ("hostPath", "path"))
             yield (*base, "volumes", i, "hostPath"), f"hostPath volume {where} mounts the node"
     psc = _d(pod.get("securityContext"))
     yield from _context_baseline(psc, (*base, "securityContext"))
-    for i, s in enumerate(psc.get("sysctls") or []):
+    for i, s in enumerate(_l(psc.get("sysctls"))):
         if isinstance(s, dict) and s.get("name") not in SAFE_SYSCTLS:
             yield (*base, "securityContext", "sysctls", i), f"unsafe sysctl {s.get('name')}"
     for path, c in _containers(pod, base):
-        for j, port in enumerate(c.get("ports") or []):
+        for j, port in enumerate(_l(c.get("ports"))):
             if isinstance(port, dict) and port.get("hostPort") not in (None, 0):
                 yield (*path, "ports", j, "hostPort"), f"hostPort {port['hostPort']}"
         sc = _d(c.get("securityContext"))
         scp: Path = (*path, "securityContext")
         if sc.get("privileged") is True:
             yield (*scp, "privileged"), f"container {c.get('name')} is privileged"
-        extra = [str(a) for a in _d(sc.get("capabilities")).get("add") or []
+        extra = [str(a) for a in _l(_d(sc.get("capabilities")).get("add"))
                  if str(a).upper().removeprefix("CAP_") not in BASELINE_CAPS]
         if extra:
             yield (*scp, "capabilities", "add"), f"capabilities {', '.join(extra)} added"
@@ -196,7 +200,7 @@ def _context_baseline(sc: dict[str, Any], path: Path) -> Iterator[tuple[Path, st
 
 def restricted(pod: dict[str, Any], base: Path) -> Iterator[tuple[Path, str]]:
     """(key path, what) of every restricted-only control a pod spec breaks."""
-    for i, v in enumerate(pod.get("volumes") or []):
+    for i, v in enumerate(_l(pod.get("volumes"))):
         if isinstance(v, dict):
             kinds = [k for k in v if k != "name" and k not in RESTRICTED_VOLUMES]
             if kinds and "hostPath" not in kinds:
@@ -219,9 +223,9 @@ def restricted(pod: dict[str, Any], base: Path) -> Iterator[tuple[Path, str]]:
         if sc.get("runAsUser") == 0:
             yield (*scp, "runAsUser"), f"container {name}: runAsUser 0 (root)"
         caps = _d(sc.get("capabilities"))
-        if "ALL" not in [str(d) for d in caps.get("drop") or []]:
+        if "ALL" not in [str(d) for d in _l(caps.get("drop"))]:
             yield at, f"container {name}: capabilities.drop does not hold ALL"
-        added = [str(a) for a in caps.get("add") or [] if str(a) != "NET_BIND_SERVICE"]
+        added = [str(a) for a in _l(caps.get("add")) if str(a) != "NET_BIND_SERVICE"]
         if added:
             yield (*scp, "capabilities", "add"), f"container {name}: adds {', '.join(added)}"
         own = _d(sc.get("seccompProfile")).get("type")

@@ -210,7 +210,7 @@ def identity(subject: Any, binding_ns: str) -> Identity | None:
 
 def subjects(obj: KObject) -> Iterator[tuple[int, Identity]]:
     """(index, identity) of every subject of a (Cluster)RoleBinding."""
-    for i, s in enumerate(obj.data.get("subjects") or []):
+    for i, s in enumerate(_list(obj.data.get("subjects"))):
         who = identity(s, obj.id.namespace)
         if who is not None:
             yield i, who
@@ -307,7 +307,7 @@ def _aggregated(t: Tenancy, obj: KObject) -> Iterator[Finding]:
     labels = flux.labels_of(obj.data)
     into = [lab.rsplit("-", 1)[1] for lab in AGGREGATE_LABELS if str(labels.get(lab)) == "true"]
     if into:
-        for i, rule in enumerate(obj.data.get("rules") or []):
+        for i, rule in enumerate(_list(obj.data.get("rules"))):
             if not isinstance(rule, dict):
                 continue
             bad = _rule_danger(rule, cluster_resources=True)
@@ -324,12 +324,16 @@ def _aggregated(t: Tenancy, obj: KObject) -> Iterator[Finding]:
 
 
 def _escalating(obj: KObject) -> Iterator[Finding]:
-    for i, rule in enumerate(obj.data.get("rules") or []):
+    for i, rule in enumerate(_list(obj.data.get("rules"))):
         if isinstance(rule, dict):
             bad = _rule_danger(rule, cluster_resources=False)
             if bad:
                 yield ESCALATING_ROLE.at(obj, ("rules", i, "verbs"), message=(
                     f"{obj.id} rules[{i}] grants {bad} to the tenant"))
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _strings(value: Any) -> list[str]:

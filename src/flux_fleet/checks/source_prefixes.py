@@ -221,7 +221,8 @@ def prefix_settings(t: Tenancy) -> Iterator[Finding]:
             continue
         for key in ("allowed_source_prefixes", "allowed-source-prefixes"):
             yield from _slashes(doc, (key,), doc.data.get(key))
-        for i, tenant in enumerate(doc.data.get("tenants") or []):
+        tenants = doc.data.get("tenants")
+        for i, tenant in enumerate(tenants if isinstance(tenants, list) else []):
             if isinstance(tenant, dict):
                 yield from _slashes(doc, ("tenants", i, "allowed_source_prefixes"),
                                     tenant.get("allowed_source_prefixes"))
