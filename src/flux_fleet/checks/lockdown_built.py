@@ -15,6 +15,7 @@ with ``--watch-label-selector=sharding.fluxcd.io/key in (...)``), must carry the
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import re
@@ -199,19 +200,51 @@ def build_controllers(inv: Inventory, docs: list[Document]) -> dict[str, Built]:
                     if (root / (f := posixpath.join(posixpath.dirname(d.file), COMPONENTS))
                         ).is_file() and f not in filled})
     folders = {d.file: build_dir(inv, d) for d in docs}
-    prefixes = {file: _prefix(i) for i, file in enumerate(sorted(folders))}
-    outputs = _build(root, folders, prefixes, empty, stand_in(version, image), whole=False)
-    failed = {f: folders[f] for f, (text, _) in outputs.items() if text is None}
+    components = stand_in(version, image)
+    keys = {file: _content_key(root, folder, components, empty) for file, folder in
+            folders.items()}
+    out: dict[str, Built] = {f: _MEMO[k] for f, k in keys.items() if k in _MEMO}
+    todo = {f: folder for f, folder in folders.items() if f not in out}
+    prefixes = {file: _prefix(i) for i, file in enumerate(sorted(todo))}
+    outputs = _build(root, todo, prefixes, empty, components, whole=False) if todo else {}
+    for file, (text, _) in outputs.items():
+        if text is not None:  # built from the folder alone: its content decides the result
+            _MEMO[keys[file]] = Built(controllers(text, prefixes[file]),
+                                      posixpath.join(posixpath.dirname(file), COMPONENTS)
+                                      in empty)
+            out[file] = _MEMO[keys[file]]
+    failed = {f: todo[f] for f, (text, _) in outputs.items() if text is None}
     if failed:  # a build that reads outside its folder: again from a copy of the whole repo
-        outputs.update(_build(root, failed, prefixes, empty, stand_in(version, image),
-                              whole=True))
-    out: dict[str, Built] = {}
-    for file in sorted(folders):
-        text, error = outputs[file]
-        uses_stand_in = posixpath.join(posixpath.dirname(file), COMPONENTS) in empty
-        out[file] = (Built([], uses_stand_in, error) if text is None
-                     else Built(controllers(text, prefixes[file]), uses_stand_in))
+        again = _build(root, failed, prefixes, empty, components, whole=True)
+        for file, (text, error) in again.items():
+            uses_stand_in = posixpath.join(posixpath.dirname(file), COMPONENTS) in empty
+            out[file] = (Built([], uses_stand_in, error) if text is None
+                         else Built(controllers(text, prefixes[file]), uses_stand_in))
+    if len(_MEMO) > 256:
+        _MEMO.clear()
     return out
+
+
+#: content key of a folder -> its controllers as built (a process builds the same flux-system
+#: folder many times over: every cluster of a fleet template, every fixture of a test run)
+_MEMO: dict[str, Built] = {}
+
+
+def _content_key(root: Path, folder: str, components: str, empty: list[str]) -> str:
+    """Hash of everything a folder-only build reads: the folder's plain files and the stand-in."""
+    digest = hashlib.sha256(folder.encode() + b"\0" + components.encode())
+    base = root if folder == "." else root / folder
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if d not in _unsafe(dirpath, [d]))
+        for name in sorted(n for n in filenames if n not in _unsafe(dirpath, [n])):
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            digest.update(rel.encode() + b"\0" + (b"<stand-in>" if rel in empty else b""))
+            try:
+                digest.update(path.read_bytes())
+            except OSError:
+                digest.update(b"<unreadable>")
+    return digest.hexdigest()
 
 
 def _build(root: Path, folders: dict[str, str], prefixes: dict[str, str], empty: list[str],
