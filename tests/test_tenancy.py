@@ -12,8 +12,10 @@ import textwrap
 import pytest
 from test_references import SYNC, cluster, inventory, ks, line_of, run
 
-from flux_fleet.checks import references, tenancy
+from flux_fleet.checks import lockdown_built, pod_security, rbac_identity, references, tenancy
+from flux_fleet.checks.source_prefixes import allowed
 from flux_fleet.flux import TenancySettings
+from flux_fleet.model import Skipped
 
 LOCKDOWN = """
 patches:
@@ -123,7 +125,10 @@ def test_clean_multi_tenant_fleet_has_no_findings(tmp_path):
         str(o.id) for _, o in view.of_kind("kustomize.toolkit.fluxcd.io", "Kustomization")
     }
     assert {"Kustomization/dev-team/dev-team", "Kustomization/ops-team/ops-team"} <= reconcilers
-    assert list(tenancy.check(inv, SETTINGS)) == []
+    results = list(tenancy.check(inv, SETTINGS))
+    assert [r for r in results if not isinstance(r, Skipped)] == []
+    # no Namespace declares a Pod Security level: the restricted checks say they did not run
+    assert [r.what for r in results if isinstance(r, Skipped)] == ["pod-security"]
     findings, _ = run(references.check, tmp_path / "r", files)
     assert findings == []
 
@@ -350,3 +355,83 @@ def test_settings_from_answers():
 def test_every_rule_has_docs_text():
     for rule in tenancy.RULES:
         assert rule.code.startswith("FF5") and rule.why and rule.fix and rule.bad and rule.good
+
+
+# --- layer 2 (issue 10): the pure parts of the isolation checks -------------------------------
+
+ORG = ("https://github.com/example-org/", "ssh://git@github.com/example-org/")
+
+
+@pytest.mark.parametrize(("url", "ok"), [
+    ("https://github.com/example-org/dev-team", True),
+    ("https://GitHub.com:443/example-org/dev-team.git", True),
+    ("git@github.com:example-org/dev-team.git", True),  # scp form is ssh
+    ("https://github.com/example-org", True),  # the folder itself
+    ("https://github.com/example-org/../evil/x", False),
+    ("https://github.com/example-org/%2e%2e/evil/x", False),
+    ("https://github.com/example-org/a/../../evil", False),
+    ("https://github.com/example-org-evil/x", False),
+    ("http://github.com/example-org/dev-team", False),  # another scheme
+    ("https://github.com.evil.io/example-org/x", False),
+    ("https://user@github.com:8443/example-org/x", False),  # another port is another host
+    ("not a url", False),
+])
+def test_source_urls_compare_normalised_at_a_path_boundary(url: str, ok: bool) -> None:
+    assert allowed(url, ORG) is ok
+
+
+def test_a_prefix_without_slash_still_stops_at_the_boundary() -> None:
+    assert not allowed("https://github.com/example-org-evil/x", ("https://github.com/example-org",))
+
+
+@pytest.mark.parametrize(("kind", "name", "want"), [
+    ("ServiceAccount", "flux", ("sa", "dev-team", "flux")),
+    ("User", "system:serviceaccount:ops-team:default", ("sa", "ops-team", "default")),
+    ("Group", "system:serviceaccounts:ops-team", ("namespace-sas", "ops-team", "")),
+    ("Group", "system:serviceaccounts", ("all-sas", "", "")),
+    ("Group", "system:authenticated", ("authenticated", "", "")),
+    ("Group", "system:unauthenticated", ("unauthenticated", "", "")),
+    ("User", "system:anonymous", ("unauthenticated", "", "")),
+    ("Group", "system:masters", ("masters", "", "")),
+    ("User", "alice", ("other", "", "")),
+])
+def test_every_subject_form_resolves_to_its_identity(kind: str, name: str, want: tuple) -> None:
+    who = rbac_identity.identity({"kind": kind, "name": name}, "dev-team")
+    assert who is not None and (who.kind, who.namespace, who.name if who.kind == "sa" else "") \
+        == want
+    assert who.broad is (who.kind in ("all-sas", "authenticated", "unauthenticated"))
+
+
+SAFE = {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "app", "securityContext": {
+            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}
+
+
+def test_a_restricted_pod_breaks_no_control() -> None:
+    assert list(pod_security.baseline(SAFE, ("spec",))) == []
+    assert list(pod_security.restricted(SAFE, ("spec",))) == []
+
+
+@pytest.mark.parametrize(("change", "level", "key"), [
+    ({"hostIPC": True}, "baseline", ("spec", "hostIPC")),
+    ({"volumes": [{"name": "r", "hostPath": {"path": "/"}}]}, "baseline",
+     ("spec", "volumes", 0, "hostPath")),
+    ({"securityContext": {"sysctls": [{"name": "kernel.msgmax", "value": "1"}]}}, "baseline",
+     ("spec", "securityContext", "sysctls", 0)),
+    ({"volumes": [{"name": "n", "nfs": {"server": "x", "path": "/"}}]}, "restricted",
+     ("spec", "volumes", 0)),
+    ({"securityContext": {"runAsUser": 0}}, "restricted", ("spec", "securityContext", "runAsUser")),
+])
+def test_each_pod_security_control_points_at_its_key(change: dict, level: str, key: tuple) -> None:
+    pod = {**SAFE, **change}
+    found = [p for p, _ in (pod_security.baseline if level == "baseline"
+                            else pod_security.restricted)(pod, ("spec",))]
+    assert key in found
+
+
+def test_the_stand_in_is_what_the_lockdown_patches_apply_to() -> None:
+    text = lockdown_built.stand_in("v2.9.4", False)
+    found = {c.kind: c for c in lockdown_built.controllers(text)}
+    assert set(found) == set(lockdown_built.DEFAULT_COMPONENTS)
+    assert "--no-cross-namespace-refs" not in found["kustomize-controller"].flags
+    assert found["kustomize-controller"].flags["--watch-all-namespaces"] == "true"

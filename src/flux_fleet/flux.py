@@ -402,22 +402,41 @@ class TenancySettings:
     decryption_secrets: tuple[str, ...] = ("sops-age", "sops-gpg")  # the platform's keys
     tenant_name: str = ""  # in a tenant repo: whose repo this is
     tenant_namespaces: Mapping[str, tuple[str, ...]] | None = None  # tenant -> namespaces (answers)
+    #: tenant -> its own allowed_source_prefixes (its entry of the answers' tenants list)
+    tenant_prefixes: Mapping[str, tuple[str, ...]] | None = None
+    #: tenant -> Pod Security level its namespaces enforce (answers: tenants[].pod_security)
+    tenant_pod_security: Mapping[str, str] | None = None
+    #: tenant -> the URL of its repository (answers: tenants[].repo_url)
+    tenant_repos: Mapping[str, str] | None = None
 
     @classmethod
     def from_answers(cls, answers: Mapping[str, Any] | None, **overrides: Any) -> TenancySettings:
         """Settings a flux-fleet rendered repo implies; CLI/config values win via ``overrides``."""
         a = answers or {}
         tenants: dict[str, tuple[str, ...]] = {}
+        own_prefixes: dict[str, tuple[str, ...]] = {}
+        levels: dict[str, str] = {}
+        repos: dict[str, str] = {}
         for t in a.get("tenants") or []:
             if isinstance(t, dict) and isinstance(t.get("name"), str):
                 nss = t.get("namespaces") or [t["name"]]
                 tenants[t["name"]] = tuple(str(n) for n in nss if isinstance(n, str))
+                mine = t.get("allowed_source_prefixes")
+                if isinstance(mine, list) and mine:
+                    own_prefixes[t["name"]] = tuple(str(p) for p in mine if isinstance(p, str))
+                if isinstance(t.get("pod_security"), str):
+                    levels[t["name"]] = t["pod_security"]
+                if isinstance(t.get("repo_url"), str):
+                    repos[t["name"]] = t["repo_url"]
         prefixes = a.get("allowed_source_prefixes") or ()
         values: dict[str, Any] = {
             "tenant_repo": a.get("repo_kind") == "tenant",
             "allowed_source_prefixes": tuple(str(p) for p in prefixes if isinstance(p, str)),
             "tenant_name": str(a.get("tenant_name") or ""),
             "tenant_namespaces": tenants or None,
+            "tenant_prefixes": own_prefixes or None,
+            "tenant_pod_security": levels or None,
+            "tenant_repos": repos or None,
         }
         if tenants:
             values["default_service_account"] = "flux"
@@ -429,6 +448,10 @@ class TenancySettings:
         if not self.tenant_namespaces or not self.tenant_name:
             return ()
         return self.tenant_namespaces.get(self.tenant_name, ())
+
+    def prefixes_of(self, tenant: str) -> tuple[str, ...]:
+        """The source prefixes a tenant is held to: its own answers entry, else fleet-wide."""
+        return (self.tenant_prefixes or {}).get(tenant) or self.allowed_source_prefixes
 
     def namespace_owner(self, namespace: str) -> str:
         """Which tenant (by the answers) owns a namespace, or ''."""

@@ -16,7 +16,7 @@ import gc
 import posixpath
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -193,13 +193,19 @@ def _refused(found: Iterable[Finding]) -> frozenset[str]:
     return frozenset(f.file for f in found if f.rule in ("FF103", "FF105", "FF106", "FF107"))
 
 
-def validate(root: Path, config: Config | None = None) -> ValidationResult:
-    """Run every check over the repository at ``root``; never raises for problems in files."""
+def validate(root: Path, config: Config | None = None,
+             platform: Mapping[str, Any] | None = None) -> ValidationResult:
+    """Run every check over the repository at ``root``; never raises for problems in files.
+
+    ``platform``: the fleet's answers when the platform validates a tenant repo (--tenant
+    --platform-answers): tenancy settings come from them, not from the tenant's own files.
+    """
     with _collector_paused():
-        return _validate(root, config)
+        return _validate(root, config, platform)
 
 
-def _validate(root: Path, config: Config | None) -> ValidationResult:
+def _validate(root: Path, config: Config | None,
+              platform: Mapping[str, Any] | None = None) -> ValidationResult:
     config = config or Config()
     root = Path(root)
     if not root.is_dir():
@@ -317,7 +323,8 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
         overrides["tenant_repo"] = True
     if config.allowed_source_prefixes:
         overrides["allowed_source_prefixes"] = tuple(config.allowed_source_prefixes)
-    settings = TenancySettings.from_answers(answers, **overrides)
+    settings = (tenancy.platform_settings(platform, answers) if platform is not None
+                else TenancySettings.from_answers(answers, **overrides))
     inv = Inventory(root=str(root.resolve()), documents=documents, objects=objects,
                     built=built.built, patch_files=cls.patch_files,
                     kustomize_dirs=cls.kustomize_dirs, tenant_repo=tenant_repo, answers=answers,
@@ -340,9 +347,14 @@ def _validate(root: Path, config: Config | None) -> ValidationResult:
         clock.lap("kubeconform")
 
     # filters: --select/--ignore, excluded files, then inline suppression comments
-    kept = [f for f in findings if config.enabled(f.rule) and not config.excluded(f.file)]
+    # under --tenant the repository's own exclude patterns and comments cannot hide tenancy
+    pinned = (lambda f: f.rule.startswith("FF5")) if config.tenant else (lambda f: False)
+    kept = [f for f in findings
+            if config.enabled(f.rule) and (pinned(f) or not config.excluded(f.file))]
     stats.filtered = len(findings) - len(kept)
     kept, result.suppressed = suppress.apply(kept, root)
+    kept += [f for f in result.suppressed if pinned(f)]
+    result.suppressed = [f for f in result.suppressed if not pinned(f)]
     result.findings = sorted(set(kept))
     result.skipped = sorted(set(skipped))
     stats.suppressed = len(result.suppressed)

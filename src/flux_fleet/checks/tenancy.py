@@ -10,44 +10,52 @@ With tenant_mode "auto", a fleet that shows no sign of multi-tenancy is skipped 
 
 from __future__ import annotations
 
-import posixpath
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from functools import cached_property
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from flux_fleet import flux
+from flux_fleet import flux, kustomize
+from flux_fleet.checks.flux_system import RULES as FLUX_SYSTEM_RULES
+from flux_fleet.checks.flux_system import platform_namespace, tenant_sources_in_platform
+from flux_fleet.checks.lockdown import (
+    LOCKDOWN,
+    flags_of,
+    flux_instances,
+    flux_system_kustomizations,
+    instance_lockdown,
+    lockdown,
+)
+from flux_fleet.checks.lockdown_built import build_controllers, build_instances, lockdown_as_built
+from flux_fleet.checks.pod_security import RULES as POD_RULES
+from flux_fleet.checks.pod_security import namespace_levels, pod_object, undeclared_skip
+from flux_fleet.checks.rbac_identity import (
+    CLUSTER_ADMIN,
+    TENANT_BINDING,
+    rbac,
+    sa_subjects,
+)
+from flux_fleet.checks.rbac_identity import (
+    NEW_RULES as RBAC_RULES,
+)
 from flux_fleet.checks.references import FleetView, is_kustomize_config, unique
+from flux_fleet.checks.source_prefixes import NEW_RULES as SOURCE_RULES
+from flux_fleet.checks.source_prefixes import (
+    SOURCE_URL,
+    admission,
+    prefix_settings,
+    tenant_namespaces,
+    tenant_source,
+)
+from flux_fleet.checks.tenancy_context import RBAC, Result, Tenancy, schema_scope
 from flux_fleet.flux import TenancySettings
-from flux_fleet.flux_operator import FluxInstance, is_flux_instance
-from flux_fleet.loader import load_text
+from flux_fleet.flux_operator import FluxInstance
 from flux_fleet.model import Document, Finding, Inventory, KObject, Severity, Skipped
 from flux_fleet.rules import Rule, dotted
 
+__all__ = ["RULES", "Tenancy", "check", "schema_scope"]
+
 _KS = "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n"
 
-LOCKDOWN = Rule(
-    code="FF501",
-    name="lockdown-missing",
-    severity=Severity.ERROR,
-    summary="A cluster's flux-system kustomization lacks a multi-tenancy lockdown flag",
-    why=(
-        "Without --no-cross-namespace-refs a tenant can point at another namespace's sources and "
-        "Secrets; without --no-remote-bases kustomize fetches code nobody reviewed; without "
-        "--default-service-account a tenant object without serviceAccountName runs with the "
-        "controller's cluster-admin rights. The flags are JSON6902 patches in "
-        "clusters/<cluster>/flux-system/kustomization.yaml; removing one on one cluster opens it."
-    ),
-    fix="Restore the lockdown patches (see the Flux 'multi-tenancy lockdown' guide) in this file.",
-    bad="patches: []   # no lockdown\n",
-    good=(
-        "patches:\n  - patch: |\n      - op: add\n        path: "
-        "/spec/template/spec/containers/0/args/-\n"
-        "        value: --no-cross-namespace-refs=true\n    target:\n      kind: Deployment\n"
-        '      name: "(kustomize-controller|helm-controller|notification-controller|'
-        'image-reflector-controller|image-automation-controller)"\n'
-    ),
-)
 NO_SERVICE_ACCOUNT = Rule(
     code="FF502",
     name="tenant-without-service-account",
@@ -112,43 +120,6 @@ CROSS_NAMESPACE_REF = Rule(
     ),
     good="spec:\n  sourceRef:\n    kind: GitRepository\n    name: dev-team\n",
 )
-TENANT_BINDING = Rule(
-    code="FF506",
-    name="tenant-sa-bound-outside",
-    severity=Severity.ERROR,
-    summary="A tenant ServiceAccount is bound cluster-wide or in another tenant's namespace",
-    why=(
-        "A ClusterRoleBinding gives the tenant's reconciler rights in every namespace; a "
-        "RoleBinding in someone else's namespace lets it write there. Tenants are bound only by "
-        "RoleBindings in their own namespaces."
-    ),
-    fix="Replace it with a RoleBinding in the tenant's own namespace.",
-    bad=(
-        "kind: ClusterRoleBinding\nsubjects:\n  - kind: ServiceAccount\n    name: flux\n"
-        "    namespace: dev-team\n"
-    ),
-    good=(
-        "kind: RoleBinding\nmetadata:\n  namespace: dev-team\nsubjects:\n  - kind: "
-        "ServiceAccount\n    name: flux\n    namespace: dev-team\n"
-    ),
-)
-CLUSTER_ADMIN = Rule(
-    code="FF507",
-    name="cluster-admin-binding",
-    severity=Severity.WARNING,
-    summary="A RoleBinding or ClusterRoleBinding grants cluster-admin",
-    why=(
-        "cluster-admin in a RoleBinding still grants every verb on every namespaced resource, "
-        "including RoleBindings (so the tenant can widen its own rights). The platform may opt in "
-        "explicitly, so this is a warning; in a tenant repository it is an error."
-    ),
-    fix="Bind the namespace-scoped 'admin' ClusterRole (or a narrower Role) instead.",
-    bad=(
-        "roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: "
-        "cluster-admin\n"
-    ),
-    good="roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: admin\n",
-)
 CLUSTER_SCOPED = Rule(
     code="FF508",
     name="tenant-cluster-scoped-object",
@@ -175,19 +146,6 @@ KUBECONFIG = Rule(
     fix="Remove spec.kubeConfig; remote clusters are the platform's business.",
     bad="spec:\n  kubeConfig:\n    secretRef:\n      name: prod-kubeconfig\n",
     good="spec: {}\n",
-)
-SOURCE_URL = Rule(
-    code="FF510",
-    name="tenant-source-url-not-allowed",
-    severity=Severity.ERROR,
-    summary="A tenant source URL is outside the allowed source prefixes",
-    why=(
-        "The platform limits where tenants fetch code and charts from; a source elsewhere "
-        "brings in unreviewed content."
-    ),
-    fix="Use a URL under one of the allowed prefixes, or ask the platform team to allow it.",
-    bad="spec:\n  url: https://evil.example.com/repo\n",
-    good="spec:\n  url: https://github.com/example-org/dev-team\n",
 )
 TARGET_NAMESPACE = Rule(
     code="FF511",
@@ -258,84 +216,11 @@ RULES: tuple[Rule, ...] = (
     REMOTE_BASE,
     PATH_ESCAPE,
     PLATFORM_KEY,
+    *RBAC_RULES,
+    *SOURCE_RULES,
+    *POD_RULES,
+    *FLUX_SYSTEM_RULES,
 )
-
-Result = Finding | Skipped
-RBAC = "rbac.authorization.k8s.io"
-
-
-@dataclass
-class Tenancy:
-    """Who is a tenant in this inventory, computed once per run."""
-
-    inv: Inventory
-    settings: TenancySettings
-    view: FleetView
-    # inline patch text -> parsed bodies: every cluster's flux-system has the same lockdown
-    patch_memo: dict[str, list[Any]] = field(default_factory=dict)
-
-    @property
-    def tenant_repo(self) -> bool:
-        return self.inv.tenant_repo or self.settings.tenant_repo
-
-    @cached_property
-    def tenant_of_ns(self) -> dict[str, str]:
-        """namespace -> tenant name, for every tenant namespace of a platform repo."""
-        out: dict[str, str] = {}
-        for tenant, nss in (self.settings.tenant_namespaces or {}).items():
-            for ns in nss:
-                out[ns] = tenant
-        for _, obj in self.view.of_kind("", "Namespace"):
-            label = flux.labels_of(obj.data).get(flux.TENANT_LABEL)
-            if isinstance(label, str) and label:
-                out.setdefault(obj.id.name, label)
-        for group, kind in flux.RECONCILER_KINDS:
-            for _, obj in self.view.of_kind(group, kind):
-                ns = obj.id.namespace
-                if ns and ns != self.settings.platform_namespace:
-                    out.setdefault(ns, ns)
-        return out
-
-    @cached_property
-    def labelled(self) -> bool:
-        return any(
-            isinstance(flux.labels_of(o.data).get(flux.TENANT_LABEL), str)
-            for _, o in self.view.of_kind("", "Namespace")
-        )
-
-    @cached_property
-    def is_namespaced(self) -> Callable[[str, str], bool | None]:
-        return schema_scope()
-
-    def cluster_scoped(self, obj: KObject) -> bool:
-        known = self.is_namespaced(obj.api_version, obj.id.kind)
-        return (
-            (not known) if known is not None else flux.is_cluster_scoped(obj.id.group, obj.id.kind)
-        )
-
-    def is_tenant(self, obj: KObject) -> bool:
-        return self.tenant_repo or obj.id.namespace in self.tenant_of_ns
-
-    def own_tenant(self, obj: KObject) -> str:
-        if self.tenant_repo:
-            return self.settings.tenant_name or self.tenant_of_ns.get(obj.id.namespace, "")
-        return self.tenant_of_ns.get(obj.id.namespace, "")
-
-    def foreign_namespace(self, obj: KObject, ns: str) -> str:
-        """Why ``ns`` is not the tenant's own ('' when it may be): platform, or another tenant's."""
-        if ns == self.settings.platform_namespace:
-            return "the platform namespace"
-        mine = self.own_tenant(obj)
-        owner = self.settings.namespace_owner(ns) or self.tenant_of_ns.get(ns, "")
-        if owner and mine and owner != mine:
-            return f"tenant {owner}'s namespace"
-        if (
-            self.tenant_repo
-            and self.settings.own_namespaces()
-            and ns not in self.settings.own_namespaces()
-        ):
-            return "a namespace this tenant does not own"
-        return ""
 
 
 def check(inv: Inventory, settings: TenancySettings | None = None, *,
@@ -362,15 +247,43 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
             "repository)",
         )
         return
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # the controllers' build runs in a kustomize process while the objects are checked
+        building = background.submit(build_controllers, inv, lockdowns) if (
+            not t.tenant_repo and lockdowns and kustomize.command()) else None
+        yield from _objects(t)
+        built = building.result() if building is not None else {}
     if not t.tenant_repo:
         for doc in lockdowns:
-            yield from lockdown(inv, doc, settings, t.patch_memo)
-        for doc in flux_instances(inv):
+            if doc.file in built:
+                yield from lockdown_as_built(doc, settings, built[doc.file])
+            else:  # no kustomize here: read the patches' text
+                yield from lockdown(inv, doc, settings, t.patch_memo)
+        instances = list(flux_instances(inv))
+        as_built = build_instances(instances) if kustomize.command() else {}
+        for doc in instances:
             yield from instance_lockdown(doc, settings)
+            if doc.file in as_built:
+                yield from lockdown_as_built(doc, settings, as_built[doc.file], instance=True)
+
+
+def _objects(t: Tenancy) -> Iterator[Result]:
+    """Every rule over the objects in view, and the repository-wide ones."""
+    view = t.view
+    if not t.tenant_repo:
+        yield from tenant_namespaces(t)
+        yield from namespace_levels(t)
+    yield from undeclared_skip(t)
+    yield from prefix_settings(t)
+    in_platform = {} if t.tenant_repo else tenant_sources_in_platform(t)
     for _, obj in view.objects:
         yield from rbac(t, obj)
+        if not t.tenant_repo:
+            yield from admission(t, obj)
+            yield from platform_namespace(t, obj, in_platform)
         if t.is_tenant(obj):
             yield from tenant_object(t, obj)
+            yield from pod_object(t, obj)
     if t.tenant_repo:
         yield from tenant_repo_files(t)
 
@@ -383,7 +296,7 @@ def _multi_tenant(t: Tenancy, lockdowns: list[Document]) -> bool:
     if t.tenant_repo or t.settings.tenant_namespaces:
         return True
     return any(flag in flags for doc in lockdowns
-               for flags in _flags_of(t.inv, doc, t.patch_memo).values()
+               for flags in flags_of(t.inv, doc, t.patch_memo).values()
                for flag in _TENANCY_FLAGS) or any(
         FluxInstance.of(doc.data).multitenant for doc in flux_instances(t.inv))
 
@@ -391,200 +304,7 @@ def _multi_tenant(t: Tenancy, lockdowns: list[Document]) -> bool:
 _TENANCY_FLAGS = ("--no-cross-namespace-refs", "--default-service-account")
 
 
-# --- lockdown ----------------------------------------------------------------------------------
-
-
-def flux_system_kustomizations(inv: Inventory) -> Iterator[Document]:
-    """kustomization.yaml documents whose resources include gotk-components.yaml."""
-    for doc in inv.documents:
-        if is_kustomize_config(doc) and any(
-            isinstance(r, str) and posixpath.basename(r) == "gotk-components.yaml"
-            for r in doc.data.get("resources") or []
-        ):
-            yield doc
-
-
-def flux_instances(inv: Inventory) -> Iterator[Document]:
-    """FluxInstance documents: with the Flux Operator, the instance carries the lockdown."""
-    for doc in inv.documents:
-        if is_flux_instance(doc.data):
-            yield doc
-
-
-def instance_lockdown(doc: Document, settings: TenancySettings) -> Iterator[Finding]:
-    """The operator's lockdown: spec.cluster.multitenant and the tenants' default account."""
-    instance = FluxInstance.of(doc.data)
-    cluster = posixpath.dirname(posixpath.dirname(doc.file)) or "."
-    where = ("spec", "cluster")
-    if not instance.multitenant:
-        yield LOCKDOWN.at(doc, where, message=(
-            f"cluster {cluster}: FluxInstance spec.cluster.multitenant is not true, so the "
-            "controllers run without the multi-tenancy lockdown"),
-            hint="set spec.cluster.multitenant: true")
-        return
-    expected = settings.default_service_account
-    if expected and instance.tenant_service_account != expected:
-        yield LOCKDOWN.at(doc, where, message=(
-            f"cluster {cluster}: FluxInstance spec.cluster.tenantDefaultServiceAccount is "
-            f"'{instance.tenant_service_account}', tenants impersonate '{expected}'"),
-            hint=f"set spec.cluster.tenantDefaultServiceAccount: {expected}")
-
-
-def _patch_data(inv: Inventory, doc: Document, entry: Any,
-                memo: dict[str, list[Any]] | None = None) -> list[Any]:
-    """The parsed patch bodies of one patches/patchesJson6902/patchesStrategicMerge entry."""
-    if isinstance(entry, str):
-        text, path = (entry, None) if "\n" in entry or ":" in entry else (None, entry)
-    elif isinstance(entry, dict):
-        text, path = entry.get("patch"), entry.get("path")
-    else:
-        return []
-    if isinstance(text, str):  # the loader's libyaml path; a broken patch is FF301's business
-        if memo is not None and text in memo:
-            return memo[text]
-        docs, _ = load_text(text, doc.file)
-        bodies = [d.data for d in docs if d.data is not None]
-        if memo is not None:
-            memo[text] = bodies
-        return bodies
-    if isinstance(path, str):
-        file = posixpath.normpath(posixpath.join(posixpath.dirname(doc.file), path))
-        return [d.data for d in inv.documents if d.file == file and d.data is not None]
-    return []
-
-
-def _flags_of(inv: Inventory, doc: Document,
-              memo: dict[str, list[Any]] | None = None) -> dict[str, dict[str, str]]:
-    """controller -> {flag: value} the patches of one flux-system kustomization add."""
-    out: dict[str, dict[str, str]] = {}
-    entries: list[tuple[Any, Any]] = []
-    for key in ("patches", "patchesJson6902"):
-        for entry in doc.data.get(key) or []:
-            entries.append((entry, entry.get("target") if isinstance(entry, dict) else None))
-    for entry in doc.data.get("patchesStrategicMerge") or []:
-        entries.append((entry, None))
-    for entry, target in entries:
-        for body in _patch_data(inv, doc, entry, memo):
-            for controller, args in _args_in(body, target):
-                flags = out.setdefault(controller, {})
-                for arg in args:
-                    parsed = flux.parse_flag(arg)
-                    if parsed is not None:
-                        flags[parsed[0]] = parsed[1]
-    return out
-
-
-def _args_in(body: Any, target: Any) -> Iterator[tuple[str, list[str]]]:
-    """(controller, container args) a JSON6902 or strategic-merge patch body adds."""
-    args: list[str] = []
-    controllers: list[str] = [c for c in flux.FLUX_CONTROLLERS if flux.target_matches(target, c)]
-    if isinstance(body, list):  # JSON6902
-        for op in body:
-            if not isinstance(op, dict) or op.get("op") not in ("add", "replace"):
-                continue
-            path = str(op.get("path", ""))
-            if "/containers/" in path and "/args" in path:
-                value = op.get("value")
-                args.extend(str(v) for v in (value if isinstance(value, list) else [value]))
-    elif isinstance(body, dict):  # strategic merge: names its Deployment itself
-        name = flux.get_path(body, ("metadata", "name"))
-        if isinstance(name, str) and target is None:
-            controllers = [name]
-        for container in flux.get_path(body, ("spec", "template", "spec", "containers")) or []:
-            if isinstance(container, dict):
-                args.extend(str(a) for a in container.get("args") or [])
-    if args:
-        for c in controllers:
-            yield c, args
-
-
-def _installed_controllers(inv: Inventory, doc: Document) -> set[str] | None:
-    """Deployments in the sibling gotk-components.yaml, or None while it is still empty."""
-    file = posixpath.join(posixpath.dirname(doc.file), "gotk-components.yaml")
-    names = {
-        str(flux.get_path(d.data, ("metadata", "name")))
-        for d in inv.documents
-        if d.file == file and isinstance(d.data, dict) and d.data.get("kind") == "Deployment"
-    }
-    return names or None
-
-
-def lockdown(inv: Inventory, doc: Document, settings: TenancySettings,
-             memo: dict[str, list[Any]] | None = None) -> Iterator[Finding]:
-    """One finding per lockdown flag that is missing or altered on some controllers."""
-    flags = _flags_of(inv, doc, memo)
-    installed = _installed_controllers(inv, doc)
-    cluster = posixpath.dirname(posixpath.dirname(doc.file)) or "."
-    where = ("patches",) if "patches" in doc.data else ()
-    for flag, controllers in flux.LOCKDOWN_FLAGS.items():
-        expected = (
-            settings.default_service_account if flag == "--default-service-account" else "true"
-        )
-        missing, altered = [], []
-        for c in controllers:
-            if installed is not None and c not in installed:
-                continue
-            value = flags.get(c, {}).get(flag)
-            if value is None:
-                missing.append(c)
-            elif (expected and value != expected) or not value:
-                altered.append(f"{c} ({flag}={value})")
-        want = f"{flag}={expected or '<service account>'}"
-        if missing:
-            yield LOCKDOWN.at(
-                doc, where, message=f"cluster {cluster}: {want} is missing on {', '.join(missing)}"
-            )
-        if altered:
-            yield LOCKDOWN.at(
-                doc, where, message=f"cluster {cluster}: {want} is altered on {', '.join(altered)}"
-            )
-
-
 # --- RBAC --------------------------------------------------------------------------------------
-
-
-def _subjects(obj: KObject) -> Iterator[tuple[int, str, str]]:
-    """(index, namespace, name) of the ServiceAccount subjects of a (Cluster)RoleBinding."""
-    for i, s in enumerate(obj.data.get("subjects") or []):
-        if (
-            isinstance(s, dict)
-            and s.get("kind") == "ServiceAccount"
-            and isinstance(s.get("name"), str)
-        ):
-            yield i, str(s.get("namespace") or obj.id.namespace), s["name"]
-
-
-def rbac(t: Tenancy, obj: KObject) -> Iterator[Finding]:
-    if obj.id.group != RBAC or obj.id.kind not in ("RoleBinding", "ClusterRoleBinding"):
-        return
-    role = obj.data.get("roleRef") if isinstance(obj.data.get("roleRef"), dict) else {}
-    if role.get("kind") == "ClusterRole" and role.get("name") == "cluster-admin":
-        severity = Severity.ERROR if t.tenant_repo else None
-        yield CLUSTER_ADMIN.at(
-            obj, ("roleRef", "name"), severity=severity, message=f"{obj.id} binds cluster-admin"
-        )
-    for i, ns, name in _subjects(obj):
-        owner = t.tenant_of_ns.get(ns, "")
-        if not owner and not t.tenant_repo:
-            continue
-        if obj.id.kind == "ClusterRoleBinding":
-            yield TENANT_BINDING.at(
-                obj,
-                ("subjects", i, "name"),
-                message=(f"{obj.id} binds tenant ServiceAccount {ns}/{name} cluster-wide"),
-            )
-        elif obj.id.namespace and ns != obj.id.namespace:
-            here = t.tenant_of_ns.get(obj.id.namespace, "")
-            if t.tenant_repo or here != owner:
-                yield TENANT_BINDING.at(
-                    obj,
-                    ("subjects", i, "namespace"),
-                    message=(
-                        f"{obj.id} binds ServiceAccount {ns}/{name} in namespace "
-                        f"{obj.id.namespace}, "
-                        "which is not its tenant's"
-                    ),
-                )
 
 
 def _sa_bound(t: Tenancy, scope: str, ns: str, name: str) -> tuple[bool, bool]:
@@ -593,8 +313,9 @@ def _sa_bound(t: Tenancy, scope: str, ns: str, name: str) -> tuple[bool, bool]:
     bound = False
     for s, rb in t.view.of_kind(RBAC, "RoleBinding", ns):
         if t.view.visible(scope, s):
-            bound = bound or any(sns == ns and sname == name for _, sns, sname in _subjects(rb))
+            bound = bound or any(sns == ns and sname == name for _, sns, sname in sa_subjects(rb))
     return exists, bound
+
 
 
 # --- tenant objects ----------------------------------------------------------------------------
@@ -635,23 +356,7 @@ def tenant_object(t: Tenancy, obj: KObject) -> Iterator[Result]:
                         f"{obj.id}: {dotted(ref.path)} points at namespace {ref.namespace} ({why})"
                     ),
                 )
-    if obj.id.kind in flux.URL_SOURCE_KINDS and obj.id.group == flux.SOURCE_GROUP:
-        prefixes = t.settings.allowed_source_prefixes
-        url = spec.get("url")
-        if (
-            prefixes
-            and isinstance(url, str)
-            and not flux.is_substituted(url)
-            and not url.startswith(prefixes)
-        ):
-            yield SOURCE_URL.at(
-                obj,
-                ("spec", "url"),
-                message=(
-                    f"{obj.id}: spec.url {url} is outside the allowed prefixes "
-                    f"({', '.join(prefixes)})"
-                ),
-            )
+    yield from tenant_source(t, obj)
 
 
 def _reconciler(t: Tenancy, obj: KObject, scope: str, spec: dict[str, Any]) -> Iterator[Result]:
@@ -733,16 +438,6 @@ def _service_account(t: Tenancy, obj: KObject, scope: str, sa: str) -> Iterator[
     )
 
 
-def schema_scope() -> Callable[[str, str], bool | None]:
-    """The schema store's is_namespaced when it is available, else always 'unknown'."""
-    try:
-        from flux_fleet.resources import schemas_dir
-        from flux_fleet.schema_store import SchemaStore  # type: ignore[import-not-found]
-
-        return SchemaStore(schemas_dir()).is_namespaced  # type: ignore[no-any-return]
-    except Exception:  # the table in flux.py is the fallback
-        return lambda _api, _kind: None
-
 
 # --- tenant repository files -------------------------------------------------------------------
 
@@ -758,3 +453,13 @@ def tenant_repo_files(t: Tenancy) -> Iterator[Finding]:
                     yield REMOTE_BASE.at(
                         doc, (key, i), message=f"{doc.file}: {key}[{i}] is a remote base {entry}"
                     )
+
+
+
+def platform_settings(platform: Mapping[str, Any],
+                      own: Mapping[str, Any] | None) -> TenancySettings:
+    """Tenancy settings when the platform validates a tenant repo: everything from the fleet's
+    answers (tenants, their namespaces, prefixes and Pod Security levels); from the tenant's own
+    answers only which tenant it is, when the platform did not say."""
+    name = platform.get("tenant_name") or (own or {}).get("tenant_name") or ""
+    return TenancySettings.from_answers({**platform, "repo_kind": "tenant", "tenant_name": name})

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
@@ -66,6 +66,13 @@ def resolve_root(paths: Sequence[str]) -> Path:
               help="Warnings fail the run; kinds without a schema are findings, not skips.")
 @click.option("--tenant", is_flag=True, default=None,
               help="Validate as a tenant repository (nothing cluster-scoped allowed).")
+@click.option("--platform-answers", type=click.Path(dir_okay=False), default=None,
+              metavar="PATH",
+              help="With --tenant: the fleet's .copier-answers.yml; tenancy rules come from it "
+              "(the tenant's namespaces, prefixes, Pod Security level), not from the tenant repo.")
+@click.option("--tenant-name", default=None, metavar="NAME",
+              help="With --platform-answers: which of the fleet's tenants this repo is "
+              "(default: tenant_name in the repo's answers).")
 @click.option("--kubeconform", "use_kubeconform", is_flag=True, default=None,
               help="Also run kubeconform (when on PATH) over the built output.")
 @click.option("--build/--no-build", "use_build", default=None,
@@ -78,6 +85,7 @@ def resolve_root(paths: Sequence[str]) -> Path:
               help="No progress lines (shown on standard error when it is a terminal).")
 def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str, ...],
              ignore: tuple[str, ...], strict: bool | None, tenant: bool | None,
+             platform_answers: str | None, tenant_name: str | None,
              use_kubeconform: bool | None, use_build: bool | None, jobs: int | None,
              show_skipped: bool, quiet: bool) -> int:
     """Validate a Flux repository offline: schemas, builds, references, tenancy.
@@ -100,6 +108,13 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
         progress.stop()
     root = resolve_root(paths)
     refuse_interrupted(root)
+    platform = None
+    if platform_answers is not None:
+        tenant = True  # the platform's answers are only for validating a tenant repo
+        platform = read_platform_answers(Path(platform_answers), root, tenant_name)
+    elif tenant_name is not None:
+        raise UserError("--tenant-name needs --platform-answers",
+                        hint="pass the fleet's .copier-answers.yml with --platform-answers")
     file_config = load_config(root)
     config = merge(file_config, Overrides(
         select=select, ignore=ignore, strict=strict, tenant=tenant,
@@ -107,7 +122,7 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
     rules = available_rules()
     check_codes(config, rules)
     check_tenancy(file_config, config, rules)
-    result = run_validation(root, config)
+    result = run_validation(root, config, platform)
 
     stream: TextIO
     if output:
@@ -147,3 +162,37 @@ def refuse_interrupted(root: Path) -> None:
 
             atomic.guard(folder)
             return
+
+
+def read_platform_answers(path: Path, root: Path, tenant_name: str | None) -> dict[str, Any]:
+    """The fleet's answers, and which of its tenants the repo at ``root`` is (exit 2 when the
+    file is unreadable or names no such tenant)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise UserError(f"--platform-answers {path}: {err.strerror}",
+                        hint="pass the fleet repository's .copier-answers.yml") from err
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise UserError(f"{where}: not valid YAML", hint="pass the fleet's .copier-answers.yml"
+                        ) from err
+    if not isinstance(data, dict) or data.get("repo_kind", "platform") != "platform":
+        raise UserError(f"{path}: not the answers of a platform repository",
+                        hint="pass the fleet repository's .copier-answers.yml")
+    names = [t.get("name") for t in data.get("tenants") or [] if isinstance(t, dict)]
+    name = tenant_name
+    if name is None:
+        own = root / ".copier-answers.yml"
+        try:
+            mine = yaml.safe_load(own.read_text(encoding="utf-8")) if own.is_file() else None
+        except (OSError, yaml.YAMLError):
+            mine = None
+        name = mine.get("tenant_name") if isinstance(mine, dict) else None
+    if not isinstance(name, str) or name not in names:
+        raise UserError(
+            f"{path}: the fleet has no tenant {name!r} (tenants: {', '.join(map(str, names))})",
+            hint="pass --tenant-name with one of the fleet's tenants")
+    return {**data, "tenant_name": name}
