@@ -172,12 +172,14 @@ spec:
 TENANT_ANSWERS = ".copier-answers.yml"
 RESTRICTED = ("  role: admin\n", "  role: admin\n  pod_security: restricted\n")
 DEPLOYMENT = "base/deployment.yaml"
-DEPLOYMENT_FIX = ("          resources:\n", "          securityContext:\n"
-                  "            allowPrivilegeEscalation: false\n"
-                  "            capabilities:\n              drop: [ALL]\n"
-                  "            seccompProfile:\n              type: RuntimeDefault\n"
-                  "          resources:\n")
+CONTAINER_HARDENING = ("          securityContext:\n            allowPrivilegeEscalation: false\n"
+                       '            capabilities:\n              drop: ["ALL"]\n')
 NS_HEAD = "  name: dev-team\n  labels:\n"
+NS_ENFORCE = ("    pod-security.kubernetes.io/enforce: restricted\n"
+              "    pod-security.kubernetes.io/enforce-version: latest\n")
+NS_PREFIXES = ('    flux-fleet.io/allowed-source-prefixes: "https://github.com/example-org/,'
+               'ssh://git@github.com/example-org/"\n')
+OWN_NS_PREFIX = '    flux-fleet.io/allowed-source-prefixes: "https://github.com/example-org/dev-team/"\n'
 
 MOVED = """\
 apiVersion: source.toolkit.fluxcd.io/v1
@@ -355,18 +357,15 @@ CASES: tuple[Case, ...] = (
          extra_source("HelmRepository", "  url: https://charts.evil.example.com\n"),
          "FF510", SYNC, "url: https://charts.evil"),
     Case("tenant-prefix-from-answers", "platform",
-         {ANSWERS: ("  role: admin\n", "  role: admin\n" + OWN_PREFIX),
+         {ANSWERS: ("  role: admin\n", "  role: admin\n" + OWN_PREFIX), RBAC: (NS_PREFIXES, ""),
           **url("https://github.com/example-org/ops-team")},
          "FF510", SYNC, "url: https://github.com/example-org/ops-team",
-         good={ANSWERS: ("  role: admin\n", "  role: admin\n" + OWN_PREFIX)}),
+         good={ANSWERS: ("  role: admin\n", "  role: admin\n" + OWN_PREFIX),
+               RBAC: (NS_PREFIXES, "")}),
     Case("tenant-prefix-from-namespace", "platform",
-         {RBAC: ("  name: dev-team\n  labels:", "  name: dev-team\n  annotations:\n"
-                 "    flux-fleet.io/allowed-source-prefixes: https://github.com/example-org/dev-team/"
-                 "\n  labels:"), **url("https://github.com/example-org/ops-team")},
+         {RBAC: (NS_PREFIXES, OWN_NS_PREFIX), **url("https://github.com/example-org/ops-team")},
          "FF510", SYNC, "url: https://github.com/example-org/ops-team",
-         good={RBAC: ("  name: dev-team\n  labels:", "  name: dev-team\n  annotations:\n"
-                      "    flux-fleet.io/allowed-source-prefixes: "
-                      "https://github.com/example-org/dev-team/\n  labels:")}),
+         good={RBAC: (NS_PREFIXES, OWN_NS_PREFIX)}),
     Case("prefix-without-slash", "platform",
          {ANSWERS: ("- https://github.com/example-org/\n", "- https://github.com/example-org\n")},
          "FF518", ANSWERS, "- https://github.com/example-org\n"),
@@ -377,8 +376,9 @@ CASES: tuple[Case, ...] = (
          {SOURCES: ("failurePolicy: Fail", "failurePolicy: Ignore")}, "FF519", SOURCES,
          "failurePolicy: Ignore"),
     Case("namespace-lost-tenant-label", "platform",
-         {RBAC: ("  name: dev-team\n  labels:\n    toolkit.fluxcd.io/tenant: dev-team\n",
-                 "  name: dev-team\n")}, "FF520", RBAC, "metadata:\n  name: dev-team"),
+         {RBAC: ("  labels:\n    toolkit.fluxcd.io/tenant: dev-team\n    # Pod Security",
+                 "  labels:\n    # Pod Security")}, "FF520", RBAC,
+         "metadata:\n  name: dev-team"),
     # --- 4. pod security, statically ----------------------------------------------------------
     Case("privileged-container", "tenant", daemonset(container="            privileged: true\n"),
          "FF521", "base/extra.yaml", "privileged: true", good=daemonset()),
@@ -398,14 +398,13 @@ CASES: tuple[Case, ...] = (
     Case("service-external-ips", "tenant",
          tenant_file(SERVICE.format(extra="  externalIPs:\n    - 10.96.0.1\n")), "FF524",
          "base/extra.yaml", "externalIPs:", good=tenant_file(SERVICE.format(extra=""))),
-    Case("restricted-namespace-root-pod", "tenant", {TENANT_ANSWERS: RESTRICTED}, "FF522",
+    Case("restricted-namespace-root-pod", "tenant",
+         {TENANT_ANSWERS: RESTRICTED, DEPLOYMENT: (CONTAINER_HARDENING, "")}, "FF522",
          DEPLOYMENT, "        - name: app", severity="error",
-         good={TENANT_ANSWERS: RESTRICTED, DEPLOYMENT: DEPLOYMENT_FIX}),
+         good={TENANT_ANSWERS: RESTRICTED}),
     Case("namespace-without-enforce-label", "platform",
-         {RBAC: (NS_HEAD, NS_HEAD + "    pod-security.kubernetes.io/warn: restricted\n")},
-         "FF525", RBAC, "metadata:\n  name: dev-team",
-         good={RBAC: (NS_HEAD, NS_HEAD + "    pod-security.kubernetes.io/enforce: restricted\n"
-                      "    pod-security.kubernetes.io/warn: restricted\n")}),
+         {RBAC: (NS_ENFORCE, "")}, "FF525", RBAC, "metadata:\n  name: dev-team",
+         good={RBAC: (NS_ENFORCE, NS_ENFORCE)}),
     # --- 3. tenant objects in flux-system -----------------------------------------------------
     Case("tenant-source-in-flux-system", "platform", moved("flux-system", "kustomize-controller"),
          "FF526", MOVED_FILE, "namespace: flux-system", good=moved("dev-team", "flux")),
