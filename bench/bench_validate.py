@@ -3,8 +3,9 @@
     python bench/bench_validate.py              # default 2x2 4x8 8x16 5x100 -> docs/performance.md
     python bench/bench_validate.py --sizes 2x2 --no-write
 
-For each size (clusters x tenants) it renders a fleet with the real template (flux_fleet.render,
-i.e. copier copy), then measures, in the same run and on the same documents:
+For each size (clusters x tenants) it renders a fleet with the real template
+(flux_fleet.scaffold.render, i.e. copier copy), then measures, in the same run and on the
+same documents:
 
 - flux-fleet validate, phase by phase (load, classify, schema, build, rules), in process, best of N;
 - the CLI as pre-commit runs it (a fresh process: imports included), best of N;
@@ -37,10 +38,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from flux_fleet.config import Config  # noqa: E402
-from flux_fleet.loader import discover  # noqa: E402
 from flux_fleet.resources import schemas_dir  # noqa: E402
 from flux_fleet.validate import validate  # noqa: E402
+from flux_fleet.validate.config import Config  # noqa: E402
+from flux_fleet.validate.loader import discover  # noqa: E402
 
 SCALE_START = "<!-- bench_scale.py: start -->"
 SCALE_END = "<!-- bench_scale.py: end -->"
@@ -91,7 +92,7 @@ def fleet_data(clusters: int, tenants: int) -> dict[str, Any]:
 
 def render(dest: Path, clusters: int, tenants: int) -> float:
     """Render a fleet; 0 x 0 is the template's defaults (`flux-fleet new DEST --defaults`)."""
-    from flux_fleet.render import render_new
+    from flux_fleet.scaffold.render import render_new
 
     start = time.perf_counter()
     render_new(dest, fleet_data(clusters, tenants) if clusters else {}, defaults=True)
@@ -323,7 +324,8 @@ def report(rows: list[Row], repeat: int, load_start: tuple[float, float, float])
         f"{_load(load_start)}; when it ended: {_load(os.getloadavg())} (other work on the "
         "machine inflates the figures; compare columns of one run, not runs).",
         "",
-        "Fleets rendered with the real template (`flux_fleet.render`, i.e. `copier copy`), "
+        "Fleets rendered with the real template (`flux_fleet.scaffold.render`, i.e. "
+        "`copier copy`), "
         "clusters x tenants, every tenant on every cluster; *default* is `flux-fleet new DEST "
         "--defaults` (2 clusters, 1 tenant). Validation runs in process, best "
         f"of {repeat}; **CLI** is a fresh `flux-fleet validate` process as pre-commit runs "
@@ -403,21 +405,22 @@ LEVERS = [
     "while `git ls-files` lists them (what git then says is ignored is dropped unseen), with "
     "one `lstat` per file and each folder resolved once for the symlink check.",
     "- **Schemas**: each kind's schema is compiled once per run into closures that only "
-    "answer valid/invalid (`flux_fleet.fastschema`), sub-schemas on first use; jsonschema "
+    "answer valid/invalid (`flux_fleet.validate.fastschema`), sub-schemas on first use; jsonschema "
     "runs only on invalid objects, to locate the errors. The store's index lists each "
     "kind's CEL rules, so no schema is searched for them. Content that already passed every "
     "check (a base built into each cluster, a file object and its built copy) is not checked "
     "again.",
     "- **CEL**: 21 of the 22 rules in the Flux CRDs are in a small subset (`has`, `size`, "
-    "comparisons, `!`, `&&`, `||`) compiled to Python closures (`flux_fleet.cel_subset`, "
+    "comparisons, `!`, `&&`, `||`) compiled to Python closures (`flux_fleet.validate.cel_subset`, "
     "differential-tested against cel-python on generated objects); the rest, and values "
     "the subset defers, go to cel-python with verdicts memoised.",
     "- **Builds**: one kustomize run per distinct path and options, in parallel, started "
     "before the file objects' schema checks. Small builds that rename nothing share one "
-    "kustomize process (`flux_fleet.kustomize_batch`: a `kubectl kustomize` process costs "
+    "kustomize process (`flux_fleet.validate.kustomize_batch`: a `kubectl kustomize` process costs "
     "about 50 ms before it reads a file). A folder without a kustomization.yaml whose Flux "
     "Kustomization sets no build options is not given to kustomize at all: its files are "
-    "read by the loader (`flux_fleet.plain_build`) and kustomize builds only its subfolders "
+    "read by the loader (`flux_fleet.validate.plain_build`) and kustomize builds only "
+    "its subfolders "
     "that have a kustomization.yaml. Each output is parsed on the worker thread as soon as "
     "its process ends, while the other builds run. Clusters of one environment share the "
     "parse of a base's output. No origin annotations: with them kustomize is quadratic in "

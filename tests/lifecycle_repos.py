@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from flux_fleet import copier_run, git
+from flux_fleet.scaffold import copier_run, git
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INFRA = ("template/platform/clusters/{% yield cluster from cluster_specs %}{{ cluster.name }}"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 
-from flux_fleet.config import Config
 from flux_fleet.model import Finding, Severity, Skipped
-from flux_fleet.report import ReportContext, make_reporter
 from flux_fleet.validate import Stats, ValidationResult, available_rules
+from flux_fleet.validate.config import Config
+from flux_fleet.validate.report import ReportContext, make_reporter
 
 
 @dataclass

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from flux_fleet import answers, resources
+from flux_fleet import resources
 from flux_fleet.cli import main
-from flux_fleet.render import Questionnaire, prevalidate
+from flux_fleet.scaffold import answers
+from flux_fleet.scaffold.render import Questionnaire, prevalidate
 
 GOOD_TENANT = "{name: web, repo_url: 'https://github.com/example-org/web'}"
 

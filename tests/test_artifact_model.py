@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from tree_files import write_tree
 
-from flux_fleet import sourceignore
-from flux_fleet.config import load_config
 from flux_fleet.errors import UserError
-from flux_fleet.validate import validate
+from flux_fleet.validate import sourceignore, validate
+from flux_fleet.validate.config import load_config
 
 SYNC = """\
 apiVersion: source.toolkit.fluxcd.io/v1
@@ -280,7 +279,7 @@ def test_a_removed_api_is_judged_against_the_flux_the_fleet_pins(tmp_path: Path,
 ])
 def test_nulls_are_pruned_as_the_api_server_prunes_them(tmp_path: Path, field: str,
                                                         rules: list[str]) -> None:
-    from flux_fleet.config import Config
+    from flux_fleet.validate.config import Config
 
     ks = ("apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
           "metadata: {name: apps, namespace: flux-system}\nspec:\n  interval: 1h\n"
@@ -293,7 +292,7 @@ def test_nulls_are_pruned_as_the_api_server_prunes_them(tmp_path: Path, field: s
 def test_a_helm_charts_files_are_helms_input_not_manifests(tmp_path: Path) -> None:
     """A chart kept in the repository (Chart.yaml, templates with Go templating, values):
     helm-controller renders it; nothing applies its files as they are."""
-    from flux_fleet.config import Config
+    from flux_fleet.validate.config import Config
 
     repo = write_tree(tmp_path, {
         "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 1.0.0\n",

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flux_fleet.answers import FleetAnswers
-from flux_fleet.bootstrap import bootstrap_argv
 from flux_fleet.cli import main
 from flux_fleet.errors import UserError
+from flux_fleet.scaffold.answers import FleetAnswers
+from flux_fleet.scaffold.bootstrap import bootstrap_argv
 
 CLUSTERS = [{"name": "staging", "context": "kind-staging", "env": "staging"},
             {"name": "production", "context": "prod-ctx", "env": "production"}]

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from lifecycle_repos import FLUX_V2, REPO_ROOT, commit, new_fleet, template_repo
 
-from flux_fleet.cel import CelEvaluator, collect_rules, nodes_at
 from flux_fleet.cli import main
+from flux_fleet.validate.cel import CelEvaluator, collect_rules, nodes_at
 
 CRD = Path("/work/shared/crds/flux-operator/fluxcd.controlplane.io_fluxinstances.yaml")
 if not CRD.is_file():

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from tree_files import write_tree
 
-from flux_fleet import kustomize
-from flux_fleet.checks.build import (
+from flux_fleet.model import BuildKey, KObject, ObjectId
+from flux_fleet.validate import kustomize
+from flux_fleet.validate.checks.build import (
     BuildResult,
     Classification,
     build_all,
@@ -18,9 +19,8 @@ from flux_fleet.checks.build import (
     file_objects,
     substitute,
 )
-from flux_fleet.kustomize import KustomizeError, build, first_error_line
-from flux_fleet.loader import load_tree
-from flux_fleet.model import BuildKey, KObject, ObjectId
+from flux_fleet.validate.kustomize import KustomizeError, build, first_error_line
+from flux_fleet.validate.loader import load_tree
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("kustomize") or shutil.which("kubectl")),
@@ -598,10 +598,10 @@ def outcome(run: Run) -> tuple[dict, list]:
 
 def test_small_builds_share_processes_without_changing_what_is_built(tmp_path, monkeypatch):
     # every build through kustomize here (plain folders need none: test_scale_equivalence.py)
-    monkeypatch.setattr("flux_fleet.plain_build.split", lambda *a, **k: None)
+    monkeypatch.setattr("flux_fleet.validate.plain_build.split", lambda *a, **k: None)
     repo = batching_fleet(tmp_path)
     shared = Run(repo)
-    monkeypatch.setattr("flux_fleet.checks.build._BATCH_MEMBERS", 1)
+    monkeypatch.setattr("flux_fleet.validate.checks.build._BATCH_MEMBERS", 1)
     alone = Run(repo)
     assert alone.result.processes == alone.result.count == 17
     assert shared.result.processes < alone.result.processes

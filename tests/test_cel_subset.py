@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flux_fleet.cel import CelEvaluator
-from flux_fleet.cel_subset import Defer, compile_rule
+from flux_fleet.validate.cel import CelEvaluator
+from flux_fleet.validate.cel_subset import Defer, compile_rule
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 

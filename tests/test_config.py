@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from flux_fleet.config import Config, Overrides, check_codes, load_config, merge
 from flux_fleet.errors import UserError
+from flux_fleet.validate.config import Config, Overrides, check_codes, load_config, merge
 
 
 def test_no_config_file_means_defaults(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from lifecycle_repos import template_repo
 
-from flux_fleet import copier_run
-from flux_fleet.checks import drift
-from flux_fleet.config import Config
+from flux_fleet.scaffold import copier_run
 from flux_fleet.validate import validate
+from flux_fleet.validate.checks import drift
+from flux_fleet.validate.config import Config
 
 
 @pytest.fixture(scope="module")

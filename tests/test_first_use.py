@@ -51,7 +51,7 @@ def test_the_readme_tenant_command_renders_the_new_tenants_repo(tmp_path: Path) 
 
 
 def test_urls_with_ports_and_at_the_host_root_render_and_keep_their_port(tmp_path: Path) -> None:
-    from flux_fleet.bootstrap import bootstrap_argv, load_fleet
+    from flux_fleet.scaffold.bootstrap import bootstrap_argv, load_fleet
 
     cases = {
         "ssh://git@git.example.com:2222/platform/fleet.git": (
@@ -90,7 +90,7 @@ def test_github_fleet_at_the_host_root_says_what_bootstrap_needs(
 
 def rendered_rev(commit: str, template_version: str) -> str:
     """The revision the fleet's pre-commit config and CI pin, from the template's own macro."""
-    from flux_fleet.render import Questionnaire
+    from flux_fleet.scaffold.render import Questionnaire
 
     env = Questionnaire(REPO_ROOT).env
     source = ("{% import 'template/_shared/macros.jinja' as m with context %}{{ m.rev() }}")

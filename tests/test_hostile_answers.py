@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flux_fleet import answers
 from flux_fleet.cli import main
 from flux_fleet.errors import UserError
-from flux_fleet.render import prevalidate
+from flux_fleet.scaffold import answers
+from flux_fleet.scaffold.render import prevalidate
 
 QUESTIONS = ("fleet_name", "repo_kind", "git_provider", "repo_url", "branch", "flux_version",
              "clusters", "tenants", "tenant_name", "allowed_source_prefixes", "sops",

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flux_fleet.cli import main
-from flux_fleet.loader import DEFAULT_LIMITS, LoadLimits, load_text
+from flux_fleet.validate.loader import DEFAULT_LIMITS, LoadLimits, load_text
 
 TOKENS = ("\n", " ", "  ", "- ", ": ", "---\n", "...\n", "&a ", "*a", "&b ", "*b", "<<: ",
           "[", "]", "{", "}", ",", "'", '"', "#", "!!str ", "!!int ", "!tag ", "? ", "|\n",

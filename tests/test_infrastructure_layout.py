@@ -12,8 +12,8 @@ import pytest
 import yaml
 from lifecycle_repos import REPO_ROOT, commit, new_fleet, release
 
-from flux_fleet import git
 from flux_fleet.cli import main
+from flux_fleet.scaffold import git
 
 # the last commit before the split: the layout fleets were rendered with until then
 OLD_LAYOUT = "6a1da4c"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from lifecycle_repos import new_fleet, snapshot, template_repo
 
-from flux_fleet import git
+from flux_fleet.scaffold import git
 
 ADD = ["tenant", "add", "team-k", "--repo", "https://github.com/example-org/team-k"]
 FRACTIONS = (0.5,)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from lifecycle_repos import commit, make_v2, new_fleet, snapshot, template_repo
 
-from flux_fleet import git
 from flux_fleet.cli import main
+from flux_fleet.scaffold import git
 
 TEAM_B = ["tenant", "add", "team-b", "--repo", "https://github.com/example-org/team-b"]
 OPERATIONS = {

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from lifecycle_repos import commit, new_fleet, release, template_repo
 
-from flux_fleet import git
 from flux_fleet.cli import main
+from flux_fleet.scaffold import git
 
 OLD = "docs/runbook.md"
 NEW = "docs/operations.md"

@@ -12,8 +12,9 @@ import yaml
 from lifecycle_repos import INFRA, NEW_FILE, REPO_ROOT
 
 import flux_fleet
-from flux_fleet import git, render, resources
+from flux_fleet import resources
 from flux_fleet.cli import main
+from flux_fleet.scaffold import git, render
 
 NEW_IN_FLEET = NEW_FILE.removeprefix("template/platform/")
 
@@ -79,7 +80,7 @@ def test_every_day2_command_works_offline_across_two_releases(
 
 
 def test_shorthand_sources_work_in_check_update(tmp_path: Path) -> None:
-    from flux_fleet.template_source import expand, same_url
+    from flux_fleet.scaffold.template_source import expand, same_url
 
     assert expand("gh:org/tpl") == "https://github.com/org/tpl.git"
     assert expand("gl:org/tpl.git") == "https://gitlab.com/org/tpl.git"

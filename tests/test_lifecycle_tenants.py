@@ -10,8 +10,8 @@ import pytest
 import yaml
 from lifecycle_repos import commit, new_fleet, snapshot, template_repo
 
-from flux_fleet import git
 from flux_fleet.cli import main
+from flux_fleet.scaffold import git
 
 TEAM_B = ["tenant", "add", "team-b", "--namespace", "team-b",
           "--repo", "https://github.com/example-org/team-b", "--path", "staging=./stg",

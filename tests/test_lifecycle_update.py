@@ -23,8 +23,8 @@ from lifecycle_repos import (
     template_repo,
 )
 
-from flux_fleet import git
 from flux_fleet.cli import main
+from flux_fleet.scaffold import git
 
 NEW_IN_FLEET = NEW_FILE.removeprefix("template/platform/")
 

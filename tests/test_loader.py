@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tree_files import write_tree
 
-from flux_fleet.loader import LoadLimits, discover, load_text, load_tree
+from flux_fleet.validate.loader import LoadLimits, discover, load_text, load_tree
 
 
 def rules(findings) -> list[str]:

@@ -97,7 +97,8 @@ def test_a_fleet_rendered_from_the_bundled_copy_records_the_template_url_and_tag
     """Installed from a wheel, the template is no git repo: the fleet must still be updatable."""
     import shutil
 
-    from flux_fleet import render, resources
+    from flux_fleet import resources
+    from flux_fleet.scaffold import render
 
     bundled = tmp_path / "site-packages" / "flux_fleet" / "_template"
     shutil.copytree(REPO_ROOT / "template", bundled / "template")
@@ -114,7 +115,7 @@ def test_a_fleet_rendered_from_the_bundled_copy_records_the_template_url_and_tag
 
 
 def test_a_development_build_records_no_release_tag() -> None:
-    from flux_fleet.render import release_tag
+    from flux_fleet.release import release_tag
 
     assert release_tag("1.4.0") == "v1.4.0"
     assert release_tag("0.0.1.dev3+gba1abb588") is None
@@ -134,7 +135,7 @@ def test_without_defaults_or_a_terminal_it_says_how_to_answer(tmp_path: Path) ->
 
 def test_the_readme_fleet_is_a_git_repository_and_new_says_what_next(tmp_path: Path,
                                                                       capsys) -> None:
-    from flux_fleet import git
+    from flux_fleet.scaffold import git
 
     dest = tmp_path / "fleet"
     assert main(["new", str(dest), "--defaults"]) == 0

@@ -9,8 +9,8 @@ from pathlib import Path
 from tree_files import write_tree
 
 from flux_fleet.model import Document, KObject, ObjectId
-from flux_fleet.reconcile import find_roots, git_ref, normalise_url, repo_path
 from flux_fleet.validate import validate
+from flux_fleet.validate.reconcile import find_roots, git_ref, normalise_url, repo_path
 
 SYNC = """\
 apiVersion: source.toolkit.fluxcd.io/v1
@@ -190,8 +190,8 @@ def test_operator_fleets_may_watch_operator_kinds(tmp_path: Path) -> None:
 
 def _roots(repo: Path, result):
     del result
-    from flux_fleet.checks.build import classify, file_objects
-    from flux_fleet.loader import load_tree
+    from flux_fleet.validate.checks.build import classify, file_objects
+    from flux_fleet.validate.loader import load_tree
 
     loaded = load_tree(repo)
     objects = file_objects(loaded.documents, classify(loaded.documents))

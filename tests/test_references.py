@@ -13,11 +13,11 @@ import pytest
 from conftest import kustomize_available
 from tree_files import write_tree
 
-from flux_fleet.checks import references
-from flux_fleet.checks.build import build_all, classify, file_objects
 from flux_fleet.flux import TenancySettings
-from flux_fleet.loader import load_tree
 from flux_fleet.model import Finding, Inventory, Skipped
+from flux_fleet.validate.checks import references
+from flux_fleet.validate.checks.build import build_all, classify, file_objects
+from flux_fleet.validate.loader import load_tree
 
 pytestmark = pytest.mark.skipif(not kustomize_available(), reason="kustomize/kubectl not on PATH")
 

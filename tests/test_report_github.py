@@ -7,7 +7,7 @@ import re
 import pytest
 from report_cases import CASES, IDS, Case, render
 
-from flux_fleet.report.github import escape_data, escape_property
+from flux_fleet.validate.report.github import escape_data, escape_property
 
 ANNOTATION = re.compile(
     r"^::(error|warning|notice) file=([^,:]*),line=(\d+),col=(\d+),title=(FF\d{3})::(.*)$")

@@ -8,7 +8,7 @@ import re
 import pytest
 from report_cases import CASES, IDS, Case, render, result_of
 
-from flux_fleet.report import summary, use_color
+from flux_fleet.validate.report import summary, use_color
 
 LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+) (?P<rule>FF\d{3}) "
                   r"(?P<sev>error|warning|info): (?P<msg>.*)$")

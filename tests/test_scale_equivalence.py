@@ -1,7 +1,8 @@
 """The fast paths give what the full ones give: byte-identical trees for answer-only changes.
 
 Each lifecycle change runs twice on copies of one committed 2 x 3 fleet: once as shipped (the
-partial render of ``flux_fleet.answer_change``) and once with that path turned off, so Copier's
+partial render of ``flux_fleet.scaffold.answer_change``) and once with that path turned off,
+so Copier's
 full three-render ``copier update`` computes it. The trees must match byte for byte, modes too.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from lifecycle_repos import template_repo
 
-from flux_fleet import answer_change, copier_run, git, lifecycle
+from flux_fleet.scaffold import answer_change, copier_run, git, lifecycle
 
 CLUSTERS = [{"name": "c1", "context": "c1", "env": "staging"},
             {"name": "c2", "context": "c2", "env": "production"}]
@@ -152,7 +153,7 @@ def _kustomize(folder: Path, resources: list[str], root: Path) -> list[Any]:
 
     import yaml
 
-    from flux_fleet import kustomize
+    from flux_fleet.validate import kustomize
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "kustomization.yaml").write_text(yaml.safe_dump(
@@ -168,8 +169,8 @@ def test_plain_build_matches_kustomize(shape: str, tmp_path: Path) -> None:
     from conftest import kustomize_available
     from tree_files import write_tree
 
-    from flux_fleet import plain_build
-    from flux_fleet.checks import build
+    from flux_fleet.validate import plain_build
+    from flux_fleet.validate.checks import build
 
     if not kustomize_available():
         pytest.skip("kustomize not installed")
@@ -202,7 +203,7 @@ def test_plain_build_leaves_to_kustomize_what_it_would_change(
         files: dict[str, str], spec: dict[str, Any], tmp_path: Path) -> None:
     from tree_files import write_tree
 
-    from flux_fleet import plain_build
+    from flux_fleet.validate import plain_build
 
     root = write_tree(tmp_path, files)
     assert plain_build.split("apps", spec, sorted(files), frozenset(),
@@ -213,7 +214,8 @@ def test_validate_finds_the_same_with_and_without_plain_builds(
         fleet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from conftest import kustomize_available
 
-    from flux_fleet import plain_build, validate
+    from flux_fleet import validate
+    from flux_fleet.validate import plain_build
 
     if not kustomize_available():
         pytest.skip("kustomize not installed")

@@ -10,10 +10,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flux_fleet.cel import nodes_at
-from flux_fleet.checks.schema import RULES, check_objects
 from flux_fleet.model import Document, Finding, KObject, ObjectId, Skipped
-from flux_fleet.schema_store import SchemaStore
+from flux_fleet.validate.cel import nodes_at
+from flux_fleet.validate.checks.schema import RULES, check_objects
+from flux_fleet.validate.schema_store import SchemaStore
 
 FLEET = """
 apiVersion: v1

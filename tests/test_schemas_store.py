@@ -11,12 +11,17 @@ import pytest
 import yaml
 from conftest import REPO_ROOT, SHARED
 
-from flux_fleet.checks.schema import check_objects
 from flux_fleet.cli import main
 from flux_fleet.errors import UserError
 from flux_fleet.model import Document, Finding, KObject, ObjectId, Skipped
-from flux_fleet.schema_store import SchemaStore
-from flux_fleet.schemas_build import KUBERNETES_KINDS, build_store, schema_file, store_drift
+from flux_fleet.validate.checks.schema import check_objects
+from flux_fleet.validate.schema_store import SchemaStore
+from flux_fleet.validate.schemas_build import (
+    KUBERNETES_KINDS,
+    build_store,
+    schema_file,
+    store_drift,
+)
 
 FLUX_CRDS = SHARED / "crds" / "flux"
 KUBERNETES = SHARED / "crds" / "kubernetes" / "v1.37.0-local-strict"

@@ -12,7 +12,7 @@ import yaml
 from tree_files import write_tree
 
 from flux_fleet.cli import cli, main
-from flux_fleet.config import Config
+from flux_fleet.validate.config import Config
 
 AGE_KEY = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
 

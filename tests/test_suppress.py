@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flux_fleet import suppress
 from flux_fleet.model import Finding, Severity
+from flux_fleet.validate import suppress
 
 
 def _finding(line: int, rule: str = "FF402", file: str = "a.yaml") -> Finding:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from flux_fleet.bootstrap import bootstrap_argv, load_fleet
 from flux_fleet.cli import main
+from flux_fleet.scaffold.bootstrap import bootstrap_argv, load_fleet
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCKDOWN = {
@@ -297,8 +297,8 @@ def test_clusters_of_one_environment_share_a_tenant_path_and_the_validator_sees_
         assert {k[2]: v["spec"]["path"] for k, v in objs.items()
                 if k[0] == "Kustomization"} == paths
 
-    from flux_fleet import loader
-    from flux_fleet.checks import build
+    from flux_fleet.validate import loader
+    from flux_fleet.validate.checks import build
 
     loaded = loader.load_tree(root)
     cls = build.classify(loaded.documents)

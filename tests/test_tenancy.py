@@ -12,10 +12,16 @@ import textwrap
 import pytest
 from test_references import SYNC, cluster, inventory, ks, line_of, run
 
-from flux_fleet.checks import lockdown_built, pod_security, rbac_identity, references, tenancy
-from flux_fleet.checks.source_prefixes import allowed
 from flux_fleet.flux import TenancySettings
 from flux_fleet.model import Skipped
+from flux_fleet.validate.checks import (
+    lockdown_built,
+    pod_security,
+    rbac_identity,
+    references,
+    tenancy,
+)
+from flux_fleet.validate.checks.source_prefixes import allowed
 
 LOCKDOWN = """
 patches:

@@ -36,7 +36,7 @@ data:
 @pytest.fixture(scope="module")
 def rendered_fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default platform fleet, rendered once with the real template."""
-    from flux_fleet.render import render_new
+    from flux_fleet.scaffold.render import render_new
 
     return render_new(tmp_path_factory.mktemp("render") / "fleet", {}, defaults=True)
 

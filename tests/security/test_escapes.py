@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from conftest import REPO_ROOT, kustomize_available
 
-from flux_fleet.kustomize import build as kustomize_build
 from flux_fleet.validate import available_rules
+from flux_fleet.validate.kustomize import build as kustomize_build
 
 from .conftest import TENANT, Report, apply_overlay, documents, line_of, validate
 from .isolation_vectors import CASES

@@ -22,9 +22,9 @@ import pytest
 import yaml
 from conftest import REPO_ROOT, kustomize_available
 
-from flux_fleet import answers
 from flux_fleet.cli import main
-from flux_fleet.kustomize import build as kustomize_build
+from flux_fleet.scaffold import answers
+from flux_fleet.validate.kustomize import build as kustomize_build
 
 from .conftest import TENANT, documents, validate
 from .policy_cel import PolicySet

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from tree_files import write_tree
 
-from flux_fleet import git
 from flux_fleet.cli import main
-from flux_fleet.report import FORMATS, ReportContext, make_reporter
+from flux_fleet.scaffold import git
 from flux_fleet.validate import ValidationResult, available_rules, validate
+from flux_fleet.validate.report import FORMATS, ReportContext, make_reporter
 
 M = f"leak{uuid.uuid4().hex[:12]}"  # matches nothing a report prints but the planted values
 SYNC = """\

@@ -17,9 +17,9 @@ import pytest
 from hang_guard import finishes
 from tree_files import write_tree
 
-from flux_fleet import kustomize
 from flux_fleet.cli import main
-from flux_fleet.suppress import parse
+from flux_fleet.validate import kustomize
+from flux_fleet.validate.suppress import parse
 
 from .conftest import validate
 

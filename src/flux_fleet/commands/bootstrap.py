@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from flux_fleet.bootstrap import bootstrap_argv, describe, load_fleet, operator_steps
 from flux_fleet.errors import UserError
+from flux_fleet.scaffold.bootstrap import bootstrap_argv, describe, load_fleet, operator_steps
 
 
 @click.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from flux_fleet import progress
-from flux_fleet.render import init_repo, load_data_file, parse_data_args, render_new
+from flux_fleet.scaffold.render import init_repo, load_data_file, parse_data_args, render_new
 
 
 @click.command()

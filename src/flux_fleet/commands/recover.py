@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from flux_fleet import atomic, git
 from flux_fleet.errors import UserError
+from flux_fleet.scaffold import atomic, git
 
 
 @click.command()

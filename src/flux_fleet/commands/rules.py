@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import click
 
 from flux_fleet.errors import EXIT_OK, UserError
-from flux_fleet.rules import Rule
+from flux_fleet.validate.rules import Rule
 
 _GROUPS = (
     ("FF1", "Loading files"),

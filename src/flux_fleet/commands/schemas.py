@@ -35,7 +35,7 @@ def build(crds: Path, kubernetes: Path, out: Path | None) -> int:
       flux-fleet schemas build --crds ../shared/crds/flux \\
         --kubernetes ../shared/crds/kubernetes/v1.37.0-local-strict --out schemas
     """
-    from flux_fleet.schemas_build import build_store, write_store
+    from flux_fleet.validate.schemas_build import build_store, write_store
 
     target = out or schemas_dir()
     files = build_store(crds, kubernetes)
@@ -51,7 +51,7 @@ def build(crds: Path, kubernetes: Path, out: Path | None) -> int:
               help="Store folder to compare (default: the store bundled with flux-fleet).")
 def check(crds: Path, kubernetes: Path, store: Path | None) -> int:
     """Fail (exit 1) when the store differs from what `schemas build` would write."""
-    from flux_fleet.schemas_build import build_store, store_drift
+    from flux_fleet.validate.schemas_build import build_store, store_drift
 
     target = store or schemas_dir()
     problems = store_drift(build_store(crds, kubernetes), target)

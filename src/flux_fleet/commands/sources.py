@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from flux_fleet import lifecycle
 from flux_fleet.commands.update import DIR_OPTION, echo_outcome
 from flux_fleet.errors import UserError
+from flux_fleet.scaffold import lifecycle
 
 KEY = "allowed_source_prefixes"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from flux_fleet import lifecycle
 from flux_fleet.commands.update import DIR_OPTION, echo_outcome, exit_code, removal_options
 from flux_fleet.errors import UserError
+from flux_fleet.scaffold import lifecycle
 
 
 @click.group()

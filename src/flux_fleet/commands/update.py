@@ -9,10 +9,10 @@ from typing import Any
 import click
 import yaml
 
-from flux_fleet import lifecycle
-from flux_fleet.answers import ANSWER_KEYS
 from flux_fleet.errors import UserError
-from flux_fleet.render import parse_data_args
+from flux_fleet.scaffold import lifecycle
+from flux_fleet.scaffold.answers import ANSWER_KEYS
+from flux_fleet.scaffold.render import parse_data_args
 
 DIR_OPTION = click.option("--dir", "root", type=click.Path(path_type=Path, file_okay=False),
                           default=Path("."), show_default=True,

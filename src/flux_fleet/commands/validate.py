@@ -99,10 +99,10 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
                  3 an external tool failed or an internal error (a crash log is written).
     """
     from flux_fleet import progress
-    from flux_fleet.config import Overrides, check_codes, check_tenancy, load_config, merge
-    from flux_fleet.report import ReportContext, make_reporter, summary, use_color
     from flux_fleet.validate import available_rules
     from flux_fleet.validate import validate as run_validation
+    from flux_fleet.validate.config import Overrides, check_codes, check_tenancy, load_config, merge
+    from flux_fleet.validate.report import ReportContext, make_reporter, summary, use_color
 
     if quiet:
         progress.stop()
@@ -158,7 +158,7 @@ def refuse_interrupted(root: Path) -> None:
     """A half-applied lifecycle change must not validate as if it were finished (exit 2)."""
     for folder in (root.resolve(), *root.resolve().parents):
         if (folder / ".git" / "flux-fleet" / "in-progress.json").is_file():
-            from flux_fleet import atomic
+            from flux_fleet.scaffold import atomic
 
             atomic.guard(folder)
             return

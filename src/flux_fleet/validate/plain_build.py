@@ -1,0 +1,130 @@
+"""Builds that kustomize would only concatenate: a plain folder's manifests, without kustomize.
+
+kustomize-controller builds a ``spec.path`` that has no kustomization file by generating one
+(``fluxcd/pkg/kustomize``, ``Generator.generateKustomization`` / ``scanManifests``): its
+resources are every ``.yaml``/``.yml`` file below the folder, except that a subfolder with its
+own kustomization file is listed as one directory resource and not descended into. With no
+build options on the Flux Kustomization (``targetNamespace``, ``namePrefix``/``nameSuffix``,
+``patches``, ``images``, ``components``) that generated kustomization has no transformer, so
+the build's objects are the files' documents as written, plus what each such subfolder builds.
+That file part is read here with the loader instead of a kustomize process, and kustomize only
+builds the subfolders (none at all for a folder of plain files).
+
+The build grows with the number of objects in one folder: a cluster folder listing a Flux
+Kustomization per tenant is the fleet's largest build, and kustomize itself is superlinear in
+the objects of one build. Where kustomize could do anything but concatenate, the full build
+runs instead: a document that is not a Kubernetes object (kustomize fails on it), a ``List``
+(kustomize expands it), YAML anchors, merge keys or tags (kustomize's YAML library resolves
+them its own way), scalars YAML 1.1 and 1.2 read differently (``yes``, ``on``, ``1_000``:
+kustomize prints them as quoted strings), a ``%`` directive, a postBuild substitution (Flux
+substitutes the text kustomize prints, not the files), two objects with one id (kustomize
+refuses them). The caller also falls back when the subfolders' build fails, so every error is
+kustomize's own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flux_fleet.model import Document
+from flux_fleet.validate.loader import load_text
+
+#: Flux Kustomization fields that put transformers into the generated kustomization.
+BUILD_OPTIONS = ("targetNamespace", "namePrefix", "nameSuffix", "patches", "images",
+                 "components")
+_RISKY = re.compile(rb"<<\s*:|(?:^|[\s\[{,])[!&*][^\s\]},]", re.MULTILINE)
+# Plain scalars that YAML 1.1 (PyYAML, our loader) and YAML 1.2 (kustomize's kyaml, which then
+# prints them quoted) read differently: y/n/yes/no/on/off, 1_000, 1:30 (sexagesimal), 0b101.
+_YAML11 = re.compile(
+    rb"(?:^|[\s\[{,])(?:[yYnN]|[yY]es|YES|[nN]o|NO|[oO]n|ON|[oO]ff|OFF)\s*(?:$|[:,\]}#])"
+    rb"|(?:^|[\s\[{,:])[-+]?(?:\d[\d_]*_[\d_]*(?:\.[\d_]*)?|\d+(?::[0-5]?\d)+(?:\.\d*)?|0b[01_]+)"
+    rb"\s*(?:$|[,\]}#])", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Split:
+    """A build cut in two: documents read from files, and the resources kustomize builds."""
+
+    documents: tuple[Document, ...]  # the files' documents, in the generated resource order
+    rest: tuple[str, ...]  # subfolders with a kustomization file (kustomize builds these)
+    text: str = ""  # the files as one YAML stream (what a parse of the documents came from)
+
+    def joined(self, built: str) -> str:
+        """kustomize's output for ``rest`` and the files, as one stream."""
+        return "\n---\n".join(t for t in (built, self.text) if t.strip())
+
+
+def substitutes(spec: Mapping[str, Any]) -> bool:
+    """Whether Flux runs postBuild substitution on this build's output."""
+    post = spec.get("postBuild")
+    if not isinstance(post, dict):
+        return False
+    values = post.get("substitute")
+    return bool(values) or bool(post.get("substituteFrom"))
+
+
+def split(path: str, spec: Mapping[str, Any], resources: Sequence[str],
+          kdirs: Iterable[str], read: Callable[[str], bytes]) -> Split | None:
+    """The plain part of the build of ``path`` (``resources``: the generated kustomization's,
+    repository-relative), or None when kustomize must build all of it."""
+    kdirs = frozenset(kdirs)
+    if path in kdirs or substitutes(spec) or any(spec.get(k) for k in BUILD_OPTIONS):
+        return None
+    docs: list[Document] = []
+    rest: list[str] = []
+    texts: list[str] = []
+    for res in resources:
+        if res in kdirs:
+            rest.append(res)
+            continue
+        if not res.endswith((".yaml", ".yml")):
+            return None
+        raw = read(res)
+        found = _manifests(res, raw)
+        if found is None:
+            return None
+        docs.extend(found)
+        if found:
+            texts.append(raw.decode("utf-8").removeprefix("\ufeff"))
+    return Split(tuple(docs), tuple(rest), "\n---\n".join(texts))
+
+
+def _manifests(name: str, raw: bytes) -> list[Document] | None:
+    if raw.lstrip().startswith(b"%") or _RISKY.search(raw) or _YAML11.search(raw):
+        return None
+    docs, problems = load_text(raw, f"<kustomize build {name}>")
+    if problems or not all(_is_object(d.data) for d in docs):
+        return None
+    return docs
+
+
+def _is_object(data: Any) -> bool:
+    if not isinstance(data, dict):
+        return False
+    meta = data.get("metadata")
+    kind = data.get("kind")
+    return (isinstance(data.get("apiVersion"), str) and bool(data["apiVersion"])
+            and isinstance(kind, str) and bool(kind) and not kind.endswith("List")
+            and isinstance(meta, dict) and isinstance(meta.get("name"), str)
+            and bool(meta["name"]))
+
+
+def unique(documents: Iterable[Document]) -> bool:
+    """No two objects with one kustomize id (group, kind, namespace, name; an empty namespace
+    counts as ``default``, as kustomize's ``resid`` compares them)."""
+    seen: set[tuple[str, str, str, str]] = set()
+    for doc in documents:
+        data = doc.data
+        if not isinstance(data, dict):
+            continue
+        meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        group = str(data.get("apiVersion") or "").rpartition("/")[0]
+        key = (group, str(data.get("kind") or ""), str(meta.get("namespace") or "default"),
+               str(meta.get("name") or ""))
+        if key in seen:
+            return False
+        seen.add(key)
+    return True
