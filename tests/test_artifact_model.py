@@ -346,3 +346,48 @@ def test_substitute_from_never_reads_a_secrets_values(tmp_path: Path) -> None:
     assert "REPLICAS" not in " ".join(f.message for f in result.findings)
     assert any("come from substituteFrom" in s.reason and "REPLICAS" in s.reason
                for s in result.skipped)
+
+
+WIDGET_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              required: [size]
+              properties:
+                size: {type: integer}
+                name: {type: string, pattern: "^(a+)+$"}
+"""
+
+
+@pytest.mark.parametrize(("widget", "rules"), [
+    ("spec: {size: 3}", []),
+    ("spec: {size: big}", ["FF202"]),        # the CRD says integer
+    ("spec: {size: 3, colour: red}", ["FF202"]),  # unknown field: the API server prunes it
+    ("spec: {size: 3, name: " + "a" * 40 + "b}", []),  # the CRD's pattern is not run (untrusted)
+])
+def test_a_kind_the_repository_defines_is_checked_against_its_crd(tmp_path: Path, widget: str,
+                                                                   rules: list[str]) -> None:
+    from flux_fleet.validate.config import Config
+
+    write_tree(tmp_path, {
+        "crds/widget.yaml": WIDGET_CRD,
+        "apps/widget.yaml": ("apiVersion: example.com/v1\nkind: Widget\n"
+                             f"metadata: {{name: w, namespace: default}}\n{widget}\n"),
+    })
+    result = validate(tmp_path, Config(build=False))
+    assert [f.rule for f in result.findings] == rules
+    assert not any("no schema for example.com/v1" in s.reason for s in result.skipped)

@@ -14,5 +14,8 @@ def __getattr__(name: str) -> Any:
     if name.startswith("__"):
         raise AttributeError(name)
     import importlib
+    import importlib.util
 
-    return getattr(importlib.import_module("flux_fleet.validate.run"), name)
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None:  # a module of the wing
+        return importlib.import_module(f"{__name__}.{name}")
+    return getattr(importlib.import_module(f"{__name__}.run"), name)

@@ -29,7 +29,15 @@ from flux_fleet.errors import FleetError, UserError
 from flux_fleet.flux import TenancySettings
 from flux_fleet.model import Document, Finding, Inventory, KObject, Severity, Skipped
 from flux_fleet.resources import schemas_dir
-from flux_fleet.validate import flux_version, kustomize, loader, reconcile, sourceignore, suppress
+from flux_fleet.validate import (
+    flux_version,
+    kustomize,
+    loader,
+    reconcile,
+    repo_crds,
+    sourceignore,
+    suppress,
+)
 from flux_fleet.validate.checks import build, drift, references, schema, tenancy
 from flux_fleet.validate.config import Config
 from flux_fleet.validate.rules import Rule, all_rules
@@ -271,6 +279,7 @@ def _validate(root: Path, config: Config | None,
     # processes while this thread checks the file objects' schemas
     store = SchemaStore(schemas_dir())  # one store: each schema compiled once
     store.flux_version = flux_version.declared(root, listing, objects, answers)
+    repo_crds.register(objects, store)  # the repository's own CRDs: their kinds are checked
     if schema.installed_by_operator(documents):
         store.enum_extensions = {"Alert": schema.OPERATOR_KINDS, "Receiver": schema.OPERATOR_KINDS}
     raw: list[Finding] = []  # the file objects' own findings; kept where nothing changes them

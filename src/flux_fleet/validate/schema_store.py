@@ -162,6 +162,25 @@ class SchemaStore:
                                              else None)  # fastschema follows 2020-12 only
         return self._fast[info.file]
 
+    def object_meta_defs(self) -> dict[str, Any]:
+        """The ObjectMeta definitions every schema of the store embeds (from a shipped one)."""
+        for info in self._all():
+            if info.file and info.source == "crd":
+                defs = self._loaded(info.file).get("$defs")
+                if isinstance(defs, dict):
+                    return defs
+        return {}
+
+    def register(self, api_version: str, kind: str, schema: dict[str, Any], namespaced: bool,
+                 origin: str) -> None:
+        """A schema the repository itself ships (its own CRD) for a kind the store lacks."""
+        rel = f"<repository {origin}>/{api_version}/{kind}"
+        with self._lock:
+            self._schemas[rel] = schema
+            self._infos[(api_version, kind)] = KindInfo(
+                api_version=api_version, kind=kind, file=rel, namespaced=namespaced,
+                served=True, source="repository", cel=())
+
     def known_clean(self, key: tuple[str, str, str]) -> bool:
         """True when an object with this (apiVersion, kind, content) already passed every check."""
         return key in self._clean

@@ -298,6 +298,18 @@ def _top_level(schema: dict[str, Any], api_version: str, kind: str, comment: str
     return out
 
 
+def crd_version_schema(version: dict[str, Any], api_version: str, kind: str, comment: str,
+                       meta_defs: dict[str, Any]) -> dict[str, Any]:
+    """One served version of a CRD as the store's strict JSON Schema (what the API server
+    checks: the structural schema, unknown fields pruned = rejected here, nullable, int-or-
+    string)."""
+    raw = ((version.get("schema") or {}).get("openAPIV3Schema")) or {"type": "object"}
+    body = _strict_openapi(_clean(raw))
+    spec_schema = (body.get("properties") or {}).get("spec") or {}
+    return _top_level(body, api_version, kind, comment, meta_defs,
+                      require_spec=bool(spec_schema.get("required")))
+
+
 def _load_crds(crds_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
     found = []
     for path in sorted(crds_dir.rglob("*")):
@@ -342,11 +354,8 @@ def build_store(crds_dir: Path, kubernetes_dir: Path) -> dict[str, str]:
             if not version.get("served", False):
                 entries.append(KindEntry(api_version, kind, None, namespaced, served=False))
                 continue
-            raw = ((version.get("schema") or {}).get("openAPIV3Schema")) or {"type": "object"}
-            body = _strict_openapi(_clean(raw))
-            spec_schema = (body.get("properties") or {}).get("spec") or {}
-            schema = _top_level(body, api_version, kind, _crd_comment(path, crds_dir), meta_defs,
-                                require_spec=bool(spec_schema.get("required")))
+            schema = crd_version_schema(version, api_version, kind,
+                                        _crd_comment(path, crds_dir), meta_defs)
             rel = schema_file(api_version, kind)
             files[rel] = render_json(schema)
             entries.append(KindEntry(api_version, kind, rel, namespaced,
