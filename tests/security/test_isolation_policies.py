@@ -73,6 +73,7 @@ class Admission:
     policy: str
     bad: str  # the object (YAML), namespace dev-team unless it says otherwise
     good: str
+    good_user: str = ""  # who writes the fix (default: Flux's kustomize-controller)
 
 
 def _meta(kind: str, api: str, name: str = "x", ns: str = TENANT) -> str:
@@ -135,6 +136,14 @@ OWN = "https://github.com/example-org/apps"
 PLACEMENT = "flux-tenant-pod-placement"
 SUBJECTS = "flux-tenant-binding-subjects"
 SOURCES = "flux-tenant-allowed-sources"
+ROUTING = "flux-tenant-service-routing"
+ENDPOINTS = "flux-tenant-no-manual-endpoints"
+VERBS = "flux-tenant-rbac-verbs"
+# the same object is the fix when the control plane's endpoint controllers write it
+ENDPOINTS_OBJ = (_meta("Endpoints", "v1", "web") +
+                 "subsets: [{addresses: [{ip: 10.244.3.17}], ports: [{port: 80}]}]\n")
+SLICE = (_meta("EndpointSlice", "discovery.k8s.io/v1", "web-1") +
+         "addressType: IPv4\nendpoints: [{addresses: [10.244.3.17]}]\nports: [{port: 443}]\n")
 CATALOGUE = [
     Admission("external-ips", "flux-tenant-no-external-ips",
               service("  externalIPs: [10.96.0.10]\n"), service()),
@@ -213,6 +222,37 @@ CATALOGUE = [
               bucket("minio.example.com", "web-assets")),
     Admission("other-tenants-prefix", SOURCES, source("OCIRepository", "oci://ghcr.io/example-org/app", "ops"),
               source(GIT, "https://github.com/example-org/ops-apps", "ops")),
+    # --- issue 10, the next vectors: Service routing, hand-written endpoints, RBAC verbs --------
+    Admission("external-name-other-namespace", ROUTING,
+              service("  type: ExternalName\n  externalName: vault.ops.svc.cluster.local\n"),
+              service("  type: ExternalName\n  externalName: db.example.com\n")),
+    Admission("external-name-api-server", ROUTING,
+              service("  type: ExternalName\n  externalName: kubernetes.default.svc\n"),
+              service("  type: ExternalName\n  externalName: db.example.com.\n")),
+    Admission("external-name-ip", ROUTING,
+              service("  type: ExternalName\n  externalName: 10.96.0.1\n"),
+              service("  type: ExternalName\n  externalName: db.example.com\n")),
+    Admission("load-balancer-service", ROUTING, service("  type: LoadBalancer\n"), service("  type: ClusterIP\n")),
+    Admission("node-port-service", ROUTING, service("  type: NodePort\n"), service()),
+    Admission("load-balancer-ip", ROUTING, service("  loadBalancerIP: 203.0.113.10\n"), service()),
+    Admission("manual-endpoints", ENDPOINTS, ENDPOINTS_OBJ, ENDPOINTS_OBJ, good_user="system:kube-controller-manager"),
+    Admission("manual-endpointslice", ENDPOINTS, SLICE, SLICE,
+              good_user="system:serviceaccount:kube-system:endpointslice-controller"),
+    Admission("role-escalate-bind", VERBS,
+              _meta("Role", "rbac.authorization.k8s.io/v1", "rbac-manager") +
+              "rules: [{apiGroups: [rbac.authorization.k8s.io], resources: [roles], verbs: [get, escalate, bind]}]\n",
+              _meta("Role", "rbac.authorization.k8s.io/v1", "rbac-manager") +
+              "rules: [{apiGroups: [rbac.authorization.k8s.io], resources: [roles], verbs: [get, list]}]\n"),
+    Admission("role-star-on-rbac", VERBS,
+              _meta("Role", "rbac.authorization.k8s.io/v1", "rbac-manager") +
+              "rules: [{apiGroups: ['*'], resources: ['*'], verbs: ['*']}]\n",
+              _meta("Role", "rbac.authorization.k8s.io/v1", "rbac-manager") +
+              "rules: [{apiGroups: [apps], resources: ['*'], verbs: ['*']}]\n"),
+    Admission("role-impersonate", VERBS,
+              _meta("Role", "rbac.authorization.k8s.io/v1", "sudo") +
+              "rules: [{apiGroups: [''], resources: [serviceaccounts], verbs: [impersonate]}]\n",
+              _meta("Role", "rbac.authorization.k8s.io/v1", "sudo") +
+              "rules: [{apiGroups: [''], resources: [serviceaccounts], verbs: [get]}]\n"),
 ]
 BY_ID = {a.id: a for a in CATALOGUE}
 
@@ -230,8 +270,8 @@ def test_policy_denies_the_object_and_admits_its_fix(
     # denied by a validation that ran and said no, with its own message, not by an evaluation
     # error (failurePolicy Fail would deny those too, for the wrong reason)
     assert all(not v.message.startswith(("error:", "failed expression")) for v in verdicts), verdicts
-    assert policies.denials(good, all_namespaces) == [], f"{case.id}: the fix is denied"
-    assert case.policy in policies.bindings_for(good, all_namespaces)
+    assert policies.denials(good, all_namespaces, case.good_user) == [], f"{case.id}: the fix is denied"
+    assert case.policy in policies.bindings_for(good, all_namespaces, case.good_user)
 
 
 @pytest.mark.parametrize("kind", ["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet",

@@ -19,7 +19,6 @@ Pod Security and RBAC do not look at these, yet each redirects traffic across na
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -113,31 +112,26 @@ NO_NETWORK_POLICY = Rule(
 RULES: tuple[Rule, ...] = (INGRESS_SNIPPET, EXTERNAL_NAME, MANUAL_ENDPOINTS, SERVICE_EXPOSURE,
                            NO_NETWORK_POLICY)
 
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+#: (pattern, why) an ExternalName target is inside the cluster; the policy
+#: flux-tenant-service-routing holds the same patterns (CEL ``matches``, RE2).
+CLUSTER_TARGETS: tuple[tuple[str, str], ...] = (
+    (r"^[0-9]+(\.[0-9]+){3}\.?$", "an IP address"),
+    (r"(^|\.)localhost\.?$", "localhost"),
+    (r"(^|\.)svc(\.|$)", "a Service name of the cluster DNS (.svc)"),
+    (r"\.(local|internal)\.?$", "a .local/.internal name"),
+    (r"^[^.]+\.?$", "a single label, resolved through the cluster's search path"),
+)
 
 
 def cluster_target(name: str) -> str:
     """Why an ExternalName target is inside the cluster ('' when it is not).
 
-    The same test as the policy ``flux-tenant-service-routing``: an IP literal, localhost, a
-    name with a ``svc`` label (``<svc>.<ns>.svc[.<cluster domain>]``), a ``.local`` or
-    ``.internal`` name, or a single label (resolved through the pods' search path).
+    The API server only admits lowercase DNS names there (RFC 1123), so an IP literal is a
+    dotted quad, and a name with a ``svc`` label is ``<svc>.<ns>.svc[.<cluster domain>]``.
     """
-    host = name.strip().rstrip(".").lower()
-    try:
-        ipaddress.ip_address(host)
-        return "an IP address"
-    except ValueError:
-        pass
-    labels = host.split(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return "localhost"
-    if "svc" in labels:
-        return "a Service of the cluster DNS (.svc)"
-    if labels[-1] in ("local", "internal"):
-        return f"a .{labels[-1]} name"
-    if len(labels) == 1 or not all(_LABEL.match(x) for x in labels):
-        return "a name resolved through the cluster's search path"
+    for pattern, why in CLUSTER_TARGETS:
+        if re.search(pattern, name.strip().lower()):
+            return why
     return ""
 
 
