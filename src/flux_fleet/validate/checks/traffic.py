@@ -188,13 +188,13 @@ def _isolates(policy: KObject) -> bool:
 def network_policies(t: Tenancy) -> Iterator[Finding]:
     """FF532: every platform-declared tenant Namespace has an all-pods ingress NetworkPolicy.
 
-    Applied once the fleet isolates any tenant namespace (the template's tenant-isolation
+    Applied once the fleet declares any NetworkPolicy (the template's tenant-isolation
     policies); a tenant rendered with ``network_policy: false`` carries the ignore comment.
     """
-    covered = {p.id.namespace for _, p in t.view.of_kind("networking.k8s.io", "NetworkPolicy")
-               if _isolates(p)}
-    if not covered:
+    policies = [p for _, p in t.view.of_kind("networking.k8s.io", "NetworkPolicy")]
+    if not policies:
         return  # a fleet from before the template rendered them: nothing to compare with
+    covered = {p.id.namespace for p in policies if _isolates(p)}
     for _, ns in t.view.of_kind("", "Namespace"):
         if ns.id.name in t.tenant_of_ns and ns.id.name not in covered:
             yield NO_NETWORK_POLICY.at(ns, ("metadata",), message=(
