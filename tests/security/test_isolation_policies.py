@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, kustomize_available
+from conftest import kustomize_available
 
 from flux_fleet.cli import main
 from flux_fleet.scaffold import answers
@@ -32,14 +32,14 @@ from .policy_cel import PolicySet
 pytestmark = pytest.mark.skipif(not kustomize_available(), reason="kustomize/kubectl not on PATH")
 
 # A second fleet with per-tenant answers: tenant `web` (two namespaces, baseline, its own quota
-# and source prefixes) next to `ops` (every default).
+# and source prefixes) next to `ops` (every default but no NetworkPolicy).
 WEB_PREFIXES = ["https://github.com/example-org/", "oci://ghcr.io/example-org/",
                 "https://charts.example.com/", "https://minio.example.com/web-assets/"]
 CUSTOM_TENANTS = [
     {"name": "web", "namespaces": ["web", "web-jobs"], "repo_url": "https://github.com/example-org/web",
      "pod_security": "baseline", "quota": {"cpu": "2", "memory": "4Gi", "pods": 20},
      "allowed_source_prefixes": WEB_PREFIXES},
-    {"name": "ops", "repo_url": "https://github.com/example-org/ops"},
+    {"name": "ops", "repo_url": "https://github.com/example-org/ops", "network_policy": False},
 ]
 
 
@@ -392,6 +392,38 @@ def test_per_tenant_answers_render_into_each_namespace(custom_fleet: Path) -> No
     assert (report.code, report.findings) == (0, [])
 
 
+def _admits(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a NetworkPolicy's ingress admits pods of a namespace with ``labels`` (the
+    namespaceSelector terms of Kubernetes' NetworkPolicyPeer: matchLabels, In, DoesNotExist)."""
+    def selects(sel: dict[str, Any]) -> bool:
+        if any(labels.get(k) != v for k, v in (sel.get("matchLabels") or {}).items()):
+            return False
+        for e in sel.get("matchExpressions") or []:
+            has = e["key"] in labels
+            if (e["operator"] == "DoesNotExist" and has) or (e["operator"] == "Exists" and not has):
+                return False
+            if e["operator"] == "In" and labels.get(e["key"]) not in e["values"]:
+                return False
+        return True
+    return any(selects(peer["namespaceSelector"]) for rule in policy["spec"]["ingress"]
+               for peer in rule["from"])
+
+
+def test_every_tenant_namespace_is_isolated_from_other_tenants(custom_fleet: Path) -> None:
+    """web's namespaces admit web's own pods and the platform's, not ops'; ops said
+    network_policy: false and gets none, with the FF532 acceptance on its Namespace."""
+    for ns in ("web", "web-jobs"):
+        policy = _by_kind(custom_fleet, "web", ns)[("NetworkPolicy", "tenant-isolation")]
+        assert policy["spec"]["podSelector"] == {} and policy["spec"]["policyTypes"] == ["Ingress"]
+        assert _admits(policy, {"toolkit.fluxcd.io/tenant": "web"})  # web-jobs -> web
+        assert _admits(policy, {"kubernetes.io/metadata.name": "ingress-nginx"})  # the platform
+        assert not _admits(policy, {"toolkit.fluxcd.io/tenant": "ops"})  # another tenant
+    ops = _by_kind(custom_fleet, "ops", "ops")
+    assert not [k for k in ops if k[0] == "NetworkPolicy"]
+    text = (custom_fleet / "tenants" / "base" / "ops" / "rbac.yaml").read_text(encoding="utf-8")
+    assert "metadata:  # flux-fleet: ignore FF532" in text
+
+
 def test_per_tenant_fleet_passes_its_own_policies(
         custom_fleet: Path, all_namespaces: dict[str, dict[str, Any]]) -> None:
     """web's RoleBindings name its flux SA from both of its namespaces; ops keeps the defaults."""
@@ -487,12 +519,3 @@ def test_copier_alone_refuses_them_in_the_same_words(tmp_path: Path, case: int) 
         copier.run_copy(str(template), tmp_path / "fleet", data=data, defaults=True, quiet=True,
                         unsafe=False)
     assert message in str(info.value)
-
-
-def test_security_doc_has_both_layers_and_every_new_vector() -> None:
-    doc = (REPO_ROOT / "docs" / "security.md").read_text(encoding="utf-8")
-    assert "## Layer 1: what the template prevents" in doc
-    assert "## Layer 3: what the policies deny" in doc
-    for case in CATALOGUE:
-        row = next((line for line in doc.splitlines() if f"`isolation/{case.id}`" in line), "")
-        assert case.policy in row, f"docs/security.md has no row for isolation/{case.id}"
