@@ -31,7 +31,9 @@ QUOTA_DEFAULTS: Mapping[str, str | int] = {
     "cpu": "4", "memory": "8Gi", "limits_cpu": "8", "limits_memory": "16Gi",
     "pods": 50, "persistentvolumeclaims": 10,
 }
-_COUNT_KEYS = ("pods", "persistentvolumeclaims")
+#: quota keys that are whole numbers, not quantities
+COUNT_KEYS = ("pods", "persistentvolumeclaims")
+_COUNT_KEYS = COUNT_KEYS
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 DEFAULT_ROLE = "admin"
 DEFAULT_BRANCH = "main"
