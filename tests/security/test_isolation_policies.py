@@ -478,12 +478,14 @@ BAD_ANSWERS = [
      "tenants[0].repo_url 'https://github.com/example-org/web': outside tenants[0].allowed_source_prefixes (https://gitlab.com/web/)"),
     ({"allowed_source_prefixes": "[]", "tenants": f"[{{{TENANT_OK}, allowed_source_prefixes: [https://github.com/example-org/]}}]"},
      "tenants[0].allowed_source_prefixes: the fleet-wide allowed_source_prefixes is empty"),
+    ({"tenants": f"[{{{TENANT_OK}, network_policy: 'no'}}]"},
+     "tenants[0].network_policy 'no': must be true (the default: other tenants' pods cannot reach this tenant's) or false"),
 ]
 
 
 BAD_IDS = ["pod-security-privileged", "quota-not-a-quantity", "quota-negative", "quota-unknown-key",
            "prefix-without-slash", "tenant-prefix-without-slash", "tenant-prefixes-empty",
-           "repo-outside-own-prefixes", "own-prefixes-without-fleet-wide"]
+           "repo-outside-own-prefixes", "own-prefixes-without-fleet-wide", "network-policy-not-a-bool"]
 
 
 @pytest.mark.parametrize(("data", "message"), BAD_ANSWERS, ids=BAD_IDS)
