@@ -1,4 +1,4 @@
-"""Pod security, statically (FF521-FF525): what a tenant's pods may do on a node.
+"""Pod security, statically (FF521-FF525, FF528): what a tenant's pods may do on a node.
 
 The controls are the Kubernetes Pod Security Standards
 (https://kubernetes.io/docs/concepts/security/pod-security-standards/), levels baseline and
@@ -8,7 +8,7 @@ Security Admission level of its namespace (label ``pod-security.kubernetes.io/en
 tenant's ``pod_security`` answer; else restricted). Pod Security does not cover
 ``spec.nodeName`` (skips the scheduler: a pod pinned to a control-plane node), system priority
 classes (preempt everyone) or ``Service.spec.externalIPs`` (CVE-2020-8554: intercept any IP), so
-those are rules of their own.
+those are rules of their own, and so are tolerations of the control-plane taint (FF528).
 """
 
 from __future__ import annotations
