@@ -24,6 +24,7 @@ from conftest import kustomize_available
 
 from flux_fleet.cli import main
 from flux_fleet.scaffold import answers
+from flux_fleet.validate.checks.traffic import cluster_target
 from flux_fleet.validate.kustomize import build as kustomize_build
 
 from .conftest import TENANT, documents, validate
@@ -282,6 +283,22 @@ def test_every_pod_template_is_guarded(kind: str, policies: PolicySet,
         denied = {v.policy for v in policies.denials(_obj(workload(kind, extra)), all_namespaces)}
         assert PLACEMENT in denied, f"{kind} with {extra!r} admitted"
     assert policies.denials(_obj(workload(kind)), all_namespaces) == []
+
+
+EXTERNAL_NAMES = ["vault.ops.svc.cluster.local", "kubernetes.default.svc", "x.svc", "10.96.0.1",
+                  "10.96.0.1.", "localhost", "api.localhost", "db", "db.", "printer.local",
+                  "x.corp.internal", "db.example.com", "db.example.com.", "svcs.example.com",
+                  "my-svc.example.com", "10.example.com", "kubernetes.default"]
+
+
+@pytest.mark.parametrize("name", EXTERNAL_NAMES)
+def test_validator_and_policy_agree_on_external_names(
+        name: str, policies: PolicySet, all_namespaces: dict[str, dict[str, Any]]) -> None:
+    """FF529 and flux-tenant-service-routing hold the same patterns: one says no iff the other
+    does (checks/traffic.py CLUSTER_TARGETS against the policy's CEL)."""
+    obj = _obj(service(f"  type: ExternalName\n  externalName: '{name}'\n"))
+    denied = [v for v in policies.denials(obj, all_namespaces) if v.policy == ROUTING]
+    assert bool(denied) == bool(cluster_target(name)), (name, cluster_target(name), denied)
 
 
 def test_a_scheduled_pod_can_still_be_updated(policies: PolicySet,
