@@ -510,6 +510,11 @@ CASES: tuple[Case, ...] = (
     Case("namespace-without-network-policy", "platform",
          {RBAC: ("  podSelector: {}\n", "  podSelector: {matchLabels: {app: web}}\n")},
          "FF532", RBAC, "metadata:\n  name: dev-team", severity="warning"),
+    Case("network-policy-admits-every-namespace", "platform",
+         {RBAC: ("        - namespaceSelector:\n            matchLabels:\n",
+                 "        - namespaceSelector: {}\n        - namespaceSelector:\n"
+                 "            matchLabels:\n")},
+         "FF532", RBAC, "metadata:\n  name: dev-team", severity="warning"),
     # --- 3. tenant objects in flux-system -----------------------------------------------------
     Case("tenant-source-in-flux-system", "platform", moved("flux-system", "kustomize-controller"),
          "FF526", MOVED_FILE, "namespace: flux-system", good=moved("dev-team", "flux")),

@@ -293,7 +293,7 @@ def _objects(t: Tenancy) -> Iterator[Result]:
         if t.is_tenant(obj):
             yield from tenant_object(t, obj)
             yield from pod_object(t, obj)
-            yield from traffic_object(t, obj)
+            yield from traffic_object(obj)
     if t.tenant_repo:
         yield from tenant_repo_files(t)
 

@@ -139,7 +139,7 @@ def _d(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def traffic_object(t: Tenancy, obj: KObject) -> Iterator[Finding]:
+def traffic_object(obj: KObject) -> Iterator[Finding]:
     """FF527, FF529-FF531 for one object a tenant applies."""
     key = (obj.id.group, obj.id.kind)
     if key == ("networking.k8s.io", "Ingress"):
@@ -176,13 +176,34 @@ def _service(obj: KObject) -> Iterator[Finding]:
 
 
 def _isolates(policy: KObject) -> bool:
-    """A NetworkPolicy that selects every pod of its namespace for ingress."""
+    """A NetworkPolicy that selects every pod of its namespace for ingress and does not let
+    every namespace back in."""
     spec = _d(policy.data.get("spec"))
     types = spec.get("policyTypes")
     ingress = (isinstance(types, list) and "Ingress" in types) or (
         types is None)  # omitted: Ingress always applies (NetworkPolicySpec.policyTypes)
     selector = spec.get("podSelector")
-    return ingress and isinstance(selector, dict) and not any(selector.values())
+    if not (ingress and isinstance(selector, dict) and not any(selector.values())):
+        return False
+    rules = spec.get("ingress")
+    return not any(_admits_everyone(r) for r in (rules if isinstance(rules, list) else []))
+
+
+def _admits_everyone(rule: Any) -> bool:
+    """An ingress rule that lets any namespace's pods in (NetworkPolicyIngressRule: an empty
+    or missing ``from`` matches all sources; ``namespaceSelector: {}`` every namespace; an
+    ipBlock of a whole address family may cover pod IPs)."""
+    peers = _d(rule).get("from")
+    if not isinstance(peers, list) or not peers:
+        return True
+    for peer in peers:
+        peer = _d(peer)
+        ns = peer.get("namespaceSelector")
+        if isinstance(ns, dict) and not any(ns.values()):
+            return True
+        if _d(peer.get("ipBlock")).get("cidr") in ("0.0.0.0/0", "::/0"):
+            return True
+    return False
 
 
 def network_policies(t: Tenancy) -> Iterator[Finding]:
