@@ -282,6 +282,48 @@ def shard(extra: str) -> Overlay:
             LOCK: ("  - gotk-sync.yaml\n", "  - gotk-sync.yaml\n  - shard1.yaml\n")}
 
 
+INGRESS = """\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+  annotations:
+    {annotation}
+spec:
+  rules:
+    - host: web.example.com
+"""
+ENDPOINT_SLICE = """\
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  labels:
+    kubernetes.io/service-name: web
+addressType: IPv4
+endpoints:
+  - addresses: [10.244.3.17]
+ports:
+  - port: 443
+"""
+ENDPOINTS = """\
+apiVersion: v1
+kind: Endpoints
+metadata:
+  name: web
+subsets:
+  - addresses:
+      - ip: 10.96.0.1
+    ports:
+      - port: 443
+"""
+PLAIN_SERVICE = tenant_file(SERVICE.format(extra=""))
+
+
+def external_name(target: str) -> Overlay:
+    return tenant_file(SERVICE.format(extra=f"  type: ExternalName\n  externalName: {target}\n"))
+
+
 INSTANCE = "clusters/production/flux-system/flux-instance.yaml"
 
 
@@ -405,6 +447,74 @@ CASES: tuple[Case, ...] = (
     Case("namespace-without-enforce-label", "platform",
          {RBAC: (NS_ENFORCE, "")}, "FF525", RBAC, "metadata:\n  name: dev-team",
          good={RBAC: (NS_ENFORCE, NS_ENFORCE)}),
+    # --- 7. layer 1/3 items, statically: ingress snippets, tolerations --------------------------
+    Case("ingress-server-snippet", "tenant",
+         tenant_file(INGRESS.format(annotation="nginx.ingress.kubernetes.io/server-snippet: "
+                                               "'location /x { return 200; }'")),
+         "FF527", "base/extra.yaml", "nginx.ingress.kubernetes.io/server-snippet",
+         good=tenant_file(INGRESS.format(
+             annotation="nginx.ingress.kubernetes.io/rewrite-target: /"))),
+    Case("control-plane-toleration", "tenant",
+         daemonset(pod="      tolerations:\n        - key: node-role.kubernetes.io/control-plane\n"
+                       "          operator: Exists\n          effect: NoSchedule\n"),
+         "FF528", "base/extra.yaml", "- key: node-role.kubernetes.io/control-plane",
+         good=daemonset(pod="      tolerations:\n        - key: example.com/gpu\n"
+                            "          operator: Exists\n")),
+    Case("tolerate-every-taint", "tenant",
+         daemonset(pod="      tolerations:\n        - operator: Exists\n"), "FF528",
+         "base/extra.yaml", "- operator: Exists",
+         good=daemonset(pod="      tolerations:\n        - key: example.com/gpu\n"
+                            "          operator: Exists\n")),
+    Case("tenant-binds-other-reconciler", "tenant",
+         tenant_binding(user("gotk:ops-team:reconciler")), "FF506", "base/extra.yaml",
+         "name: gotk:ops-team:reconciler", good=tenant_binding(user("gotk:dev-team:reconciler"))),
+    Case("tenant-binds-authenticated", "tenant", tenant_binding(group("system:authenticated")),
+         "FF515", "base/extra.yaml", "name: system:authenticated",
+         good=tenant_binding(group("dev-team-oncall"))),
+    Case("tenant-binds-anonymous", "tenant", tenant_binding(user("system:anonymous")),
+         "FF515", "base/extra.yaml", "name: system:anonymous",
+         good=tenant_binding(user("jane@example.com"))),
+    Case("tenant-binds-control-plane-user", "tenant",
+         tenant_binding(user("system:kube-controller-manager")), "FF515", "base/extra.yaml",
+         "name: system:kube-controller-manager", good=tenant_binding(user("jane@example.com"))),
+    Case("tenant-role-impersonate", "tenant",
+         tenant_file(ROLE.format(verbs="get, impersonate")), "FF517", "base/extra.yaml",
+         "verbs: [get, impersonate", good=tenant_file(ROLE.format(verbs="get, list"))),
+    Case("tenant-binds-nodes", "tenant", tenant_binding(group("system:nodes")), "FF515",
+         "base/extra.yaml", "name: system:nodes", good=tenant_binding(group("dev-team-admins"))),
+    Case("tenant-binds-other-namespace-sa-group", "tenant",
+         tenant_binding(group("system:serviceaccounts:ops-team")), "FF506", "base/extra.yaml",
+         "name: system:serviceaccounts:ops-team",
+         good=tenant_binding(group("system:serviceaccounts:dev-team"))),
+    # --- 8. the next vectors: Services, endpoints, NetworkPolicies -----------------------------
+    Case("external-name-other-namespace", "tenant",
+         external_name("vault.ops-team.svc.cluster.local"), "FF529", "base/extra.yaml",
+         "externalName: vault", good=external_name("db.example.com")),
+    Case("external-name-api-server", "tenant", external_name("kubernetes.default.svc"),
+         "FF529", "base/extra.yaml", "externalName: kubernetes",
+         good=external_name("db.example.com")),
+    Case("external-name-ip", "tenant", external_name("10.96.0.1"), "FF529", "base/extra.yaml",
+         "externalName: 10.96", good=external_name("db.example.com")),
+    Case("manual-endpointslice", "tenant", tenant_file(ENDPOINT_SLICE), "FF530",
+         "base/extra.yaml", "name: web-1", good=PLAIN_SERVICE),
+    Case("manual-endpoints-api-server", "tenant", tenant_file(ENDPOINTS), "FF530",
+         "base/extra.yaml", "name: web", good=PLAIN_SERVICE),
+    Case("load-balancer-service", "tenant",
+         tenant_file(SERVICE.format(extra="  type: LoadBalancer\n")),
+         "FF531", "base/extra.yaml", "type: LoadBalancer", good=PLAIN_SERVICE),
+    Case("node-port-service", "tenant", tenant_file(SERVICE.format(extra="  type: NodePort\n")),
+         "FF531", "base/extra.yaml", "type: NodePort", good=PLAIN_SERVICE),
+    Case("load-balancer-ip", "tenant",
+         tenant_file(SERVICE.format(extra="  loadBalancerIP: 203.0.113.10\n")), "FF531",
+         "base/extra.yaml", "loadBalancerIP:", good=PLAIN_SERVICE),
+    Case("namespace-without-network-policy", "platform",
+         {RBAC: ("  podSelector: {}\n", "  podSelector: {matchLabels: {app: web}}\n")},
+         "FF532", RBAC, "metadata:\n  name: dev-team", severity="warning"),
+    Case("network-policy-admits-every-namespace", "platform",
+         {RBAC: ("        - namespaceSelector:\n            matchLabels:\n",
+                 "        - namespaceSelector: {}\n        - namespaceSelector:\n"
+                 "            matchLabels:\n")},
+         "FF532", RBAC, "metadata:\n  name: dev-team", severity="warning"),
     # --- 3. tenant objects in flux-system -----------------------------------------------------
     Case("tenant-source-in-flux-system", "platform", moved("flux-system", "kustomize-controller"),
          "FF526", MOVED_FILE, "namespace: flux-system", good=moved("dev-team", "flux")),

@@ -62,6 +62,8 @@ def _split(text: Any, sep: Any) -> celpy.celtypes.ListType:
 def plural(kind: str) -> str:
     """The resource name of a kind, as the API server names it (gitrepositories, ...)."""
     low = kind.lower()
+    if low == "endpoints":  # already plural
+        return low
     if low.endswith("y") and low[-2:-1] not in "aeiou":
         return low[:-1] + "ies"
     if low.endswith(("s", "x", "ch", "sh")):
@@ -156,8 +158,9 @@ class PolicySet:
 
     def review(self, obj: Mapping[str, Any],
                namespaces: Mapping[str, Mapping[str, Any]] | None = None,
-               operation: str = "CREATE") -> list[Verdict]:
-        """Every failed validation for a request creating ``obj``.
+               operation: str = "CREATE", username: str = "") -> list[Verdict]:
+        """Every failed validation for a request creating ``obj`` (by ``username``, default
+        kustomize-controller; a tenant's objects come as its impersonated ServiceAccount).
 
         ``namespaces`` maps a namespace name to its Namespace object (for the namespaceSelector
         and ``namespaceObject``); an unknown namespace has no labels.
@@ -180,7 +183,8 @@ class PolicySet:
             "kind": {"group": group, "version": version, "kind": kind},
             "resource": {"group": group, "version": version, "resource": resource},
             "name": meta.get("name", ""), "namespace": ns, "operation": operation,
-            "userInfo": {"username": "system:serviceaccount:flux-system:kustomize-controller"},
+            "userInfo": {"username": username or
+                         "system:serviceaccount:flux-system:kustomize-controller"},
         }
         activation: dict[str, Any] = {
             "object": celpy.json_to_cel(dict(obj)),
@@ -223,9 +227,10 @@ class PolicySet:
         return verdicts
 
     def bindings_for(self, obj: Mapping[str, Any],
-                     namespaces: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+                     namespaces: Mapping[str, Mapping[str, Any]] | None = None,
+                     username: str = "") -> list[str]:
         """The bindings that apply to ``obj`` (so a clean verdict is not a vacuous one)."""
-        self.review(obj, namespaces)
+        self.review(obj, namespaces, username=username)
         return list(self.last_matched)
 
     def _run(self, policy: Mapping[str, Any], binding: Mapping[str, Any],
@@ -271,6 +276,7 @@ class PolicySet:
         return out
 
     def denials(self, obj: Mapping[str, Any],
-                namespaces: Mapping[str, Mapping[str, Any]] | None = None) -> list[Verdict]:
+                namespaces: Mapping[str, Mapping[str, Any]] | None = None,
+                username: str = "") -> list[Verdict]:
         """The verdicts that make the API server refuse ``obj``."""
-        return [v for v in self.review(obj, namespaces) if v.denies]
+        return [v for v in self.review(obj, namespaces, username=username) if v.denies]

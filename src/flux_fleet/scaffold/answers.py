@@ -22,7 +22,7 @@ PROVIDERS = ("github", "gitlab", "gitea", "bitbucket-server", "git")
 REPO_KINDS = ("platform", "tenant")
 CLUSTER_KEYS = ("name", "context", "env")
 TENANT_KEYS = ("name", "namespaces", "repo_url", "branch", "paths", "role", "clusters",
-               "pod_security", "quota", "allowed_source_prefixes")
+               "pod_security", "quota", "allowed_source_prefixes", "network_policy")
 #: Pod Security Admission levels a tenant may run at; `privileged` would hand it its nodes.
 POD_SECURITY_LEVELS = ("restricted", "baseline")
 DEFAULT_POD_SECURITY = "restricted"
@@ -31,7 +31,9 @@ QUOTA_DEFAULTS: Mapping[str, str | int] = {
     "cpu": "4", "memory": "8Gi", "limits_cpu": "8", "limits_memory": "16Gi",
     "pods": 50, "persistentvolumeclaims": 10,
 }
-_COUNT_KEYS = ("pods", "persistentvolumeclaims")
+#: quota keys that are whole numbers, not quantities
+COUNT_KEYS = ("pods", "persistentvolumeclaims")
+_COUNT_KEYS = COUNT_KEYS
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 DEFAULT_ROLE = "admin"
 DEFAULT_BRANCH = "main"
@@ -83,6 +85,7 @@ class Tenant:
     pod_security: str = DEFAULT_POD_SECURITY
     quota: Mapping[str, str | int] = field(default_factory=lambda: dict(QUOTA_DEFAULTS))
     allowed_source_prefixes: tuple[str, ...] = ()  # empty: the fleet-wide list applies
+    network_policy: bool = True  # the tenant-isolation NetworkPolicy in each namespace
 
     @property
     def namespace(self) -> str:
@@ -104,6 +107,7 @@ class Tenant:
             pod_security=str(data.get("pod_security") or DEFAULT_POD_SECURITY),
             quota={**QUOTA_DEFAULTS, **dict(data.get("quota") or {})},
             allowed_source_prefixes=tuple(data.get("allowed_source_prefixes") or ()),
+            network_policy=data.get("network_policy") is not False,
         )
 
 
@@ -281,7 +285,7 @@ def check_tenants(items: Any, clusters: Any) -> Iterator[str]:
         return
     if not _is_list(items):
         yield ("tenants: must be a YAML list of {name, namespaces, repo_url, branch, paths, role, "
-               "clusters, pod_security, quota, allowed_source_prefixes}")
+               "clusters, pod_security, quota, allowed_source_prefixes, network_policy}")
         return
     known = _cluster_names(clusters)
     envs = envs_of(clusters)
@@ -291,12 +295,13 @@ def check_tenants(items: Any, clusters: Any) -> Iterator[str]:
         at = f"tenants[{i}]"
         if not isinstance(t, Mapping):
             yield (f"{at}: must be a mapping with name, namespaces, repo_url, branch, paths, role, "
-                   "clusters, pod_security, quota, allowed_source_prefixes")
+                   "clusters, pod_security, quota, allowed_source_prefixes, network_policy")
             continue
         for key in t:
             if key not in TENANT_KEYS:
                 yield (f"{at}: unknown key '{key}' (known: name, namespaces, repo_url, branch, "
-                       "paths, role, clusters, pod_security, quota, allowed_source_prefixes)")
+                       "paths, role, clusters, pod_security, quota, allowed_source_prefixes, "
+                       "network_policy)")
         name = t.get("name")
         yield from check_label(f"{at}.name", name)
         yield from check_reserved(f"{at}.name", name)
@@ -334,6 +339,9 @@ def check_tenants(items: Any, clusters: Any) -> Iterator[str]:
                    "(privileged would let the tenant's pods take over their node)")
         if t.get("quota") is not None:
             yield from check_quota(f"{at}.quota", t.get("quota"))
+        if t.get("network_policy") not in (None, True, False):
+            yield (f"{at}.network_policy '{t.get('network_policy')}': must be true (the default: "
+                   "other tenants' pods cannot reach this tenant's) or false")
         if t.get("allowed_source_prefixes") is not None:
             yield from check_prefix_list(f"{at}.allowed_source_prefixes",
                                          t.get("allowed_source_prefixes"), own=True)

@@ -488,6 +488,11 @@ class TenantSpec:
     paths: Mapping[str, str] = field(default_factory=dict)
     role: str = "admin"
     clusters: tuple[str, ...] = ()
+    #: the tenant's bounds (docs/security.md, layer 1); unset: the template's defaults
+    pod_security: str | None = None
+    quota: Mapping[str, str | int] = field(default_factory=dict)
+    allowed_source_prefixes: tuple[str, ...] = ()
+    network_policy: bool = True
 
     def entry(self, cluster_list: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         names = [str(c.get("name")) for c in cluster_list]
@@ -508,7 +513,21 @@ class TenantSpec:
             "paths": {env: self.paths.get(env, f"./{env}") for env in envs},
             "repo_url": self.repo_url,
             "role": self.role,
+            **self._bounds(),
         }
+
+    def _bounds(self) -> dict[str, Any]:
+        """Only the bounds that were asked for: the answers keep the template's defaults."""
+        out: dict[str, Any] = {}
+        if self.pod_security is not None:
+            out["pod_security"] = self.pod_security
+        if self.quota:
+            out["quota"] = dict(self.quota)
+        if self.allowed_source_prefixes:
+            out["allowed_source_prefixes"] = list(self.allowed_source_prefixes)
+        if not self.network_policy:
+            out["network_policy"] = False
+        return out
 
 
 def add_tenant(root: Path, spec: TenantSpec, *, dry_run: bool = False,

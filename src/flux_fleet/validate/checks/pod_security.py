@@ -1,4 +1,4 @@
-"""Pod security, statically (FF521-FF525): what a tenant's pods may do on a node.
+"""Pod security, statically (FF521-FF525, FF528): what a tenant's pods may do on a node.
 
 The controls are the Kubernetes Pod Security Standards
 (https://kubernetes.io/docs/concepts/security/pod-security-standards/), levels baseline and
@@ -8,7 +8,7 @@ Security Admission level of its namespace (label ``pod-security.kubernetes.io/en
 tenant's ``pod_security`` answer; else restricted). Pod Security does not cover
 ``spec.nodeName`` (skips the scheduler: a pod pinned to a control-plane node), system priority
 classes (preempt everyone) or ``Service.spec.externalIPs`` (CVE-2020-8554: intercept any IP), so
-those are rules of their own.
+those are rules of their own, and so are tolerations of the control-plane taint (FF528).
 """
 
 from __future__ import annotations
@@ -105,7 +105,27 @@ NO_LEVEL = Rule(
     ),
 )
 
-RULES: tuple[Rule, ...] = (BASELINE, RESTRICTED, SCHEDULING, EXTERNAL_IPS, NO_LEVEL)
+TOLERATION = Rule(
+    code="FF528",
+    name="tenant-pod-tolerates-control-plane",
+    severity=Severity.ERROR,
+    summary="A tenant pod tolerates the control-plane taint, or every taint",
+    why=(
+        "The node-role.kubernetes.io/control-plane (formerly master) NoSchedule taint is what "
+        "keeps workloads off the nodes that run etcd and the API server; a toleration of it, or "
+        "operator: Exists without a key (tolerates every taint), lets the scheduler put a "
+        "tenant pod there (Kubernetes 'Taints and Tolerations', 'Well-Known Labels, "
+        "Annotations and Taints')."
+    ),
+    fix="Tolerate only the taints of the nodes the platform gives the tenant (with their key).",
+    bad="tolerations:\n  - key: node-role.kubernetes.io/control-plane\n    operator: Exists\n",
+    good="tolerations:\n  - key: example.com/gpu\n    operator: Exists\n",
+)
+
+RULES: tuple[Rule, ...] = (BASELINE, RESTRICTED, SCHEDULING, EXTERNAL_IPS, NO_LEVEL, TOLERATION)
+#: taints of control-plane nodes (kubeadm; `master` before Kubernetes 1.24)
+CONTROL_PLANE_TAINTS = frozenset({"node-role.kubernetes.io/control-plane",
+                                  "node-role.kubernetes.io/master"})
 
 #: kind -> path of its pod spec (apps/v1, batch/v1, core v1).
 POD_SPECS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -261,7 +281,7 @@ def level_of(t: Tenancy, namespace: str) -> tuple[str, bool]:
 
 
 def pod_object(t: Tenancy, obj: KObject) -> Iterator[Finding]:
-    """FF521-FF524 for one object a tenant applies."""
+    """FF521-FF524 and FF528 for one object a tenant applies."""
     key = (obj.id.group, obj.id.kind)
     if key == ("", "Service"):
         ips = flux.get_path(obj.data, ("spec", "externalIPs"))
@@ -282,6 +302,14 @@ def pod_object(t: Tenancy, obj: KObject) -> Iterator[Finding]:
     if isinstance(prio, str) and prio.startswith("system-"):
         yield SCHEDULING.at(obj, (*base, "priorityClassName"), message=(
             f"{obj.id}: priorityClassName {prio} preempts every other workload"))
+    for i, tol in enumerate(_l(pod.get("tolerations"))):
+        if not isinstance(tol, dict):
+            continue
+        key = tol.get("key") or ""
+        if key in CONTROL_PLANE_TAINTS or (not key and tol.get("operator") == "Exists"):
+            what = f"the {key} taint" if key else "every taint (operator Exists, no key)"
+            yield TOLERATION.at(obj, (*base, "tolerations", i), message=(
+                f"{obj.id}: tolerates {what}: the pod may run on control-plane nodes"))
     level, explicit = level_of(t, obj.id.namespace)
     if level == "privileged":
         return

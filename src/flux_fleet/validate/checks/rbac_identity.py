@@ -265,6 +265,17 @@ def _binding(t: Tenancy, obj: KObject) -> Iterator[Finding]:
             yield BROAD_SUBJECT.at(obj, ("subjects", i, "name"), message=(
                 f"{obj.id} binds the system identity {who.name}, which is not the tenant's"))
             continue
+        if who.kind == "other" and who.name.startswith("gotk:"):
+            # gotk:<ns>:reconciler is the user Flux impersonates for a namespace's objects
+            # (the platform's RoleBinding names it): another namespace's is another tenant
+            ns = who.name.split(":")[1] if who.name.count(":") >= 2 else ""
+            own = t.settings.own_namespaces() if t.tenant_repo else ()
+            if (own and ns not in own) or (here and ns != here and not own and (
+                    t.tenant_repo or t.tenant_of_ns.get(here, "") != t.tenant_of_ns.get(ns, ""))):
+                yield TENANT_BINDING.at(obj, ("subjects", i, "name"), message=(
+                    f"{obj.id} binds {who.name}, the Flux identity of namespace {ns}, which is "
+                    "not its tenant's"))
+            continue
         if who.kind not in ("sa", "namespace-sas"):
             continue
         owner = t.tenant_of_ns.get(who.namespace, "")

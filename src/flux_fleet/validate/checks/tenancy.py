@@ -55,6 +55,8 @@ from flux_fleet.validate.checks.source_prefixes import (
     tenant_source,
 )
 from flux_fleet.validate.checks.tenancy_context import RBAC, Result, Tenancy, schema_scope
+from flux_fleet.validate.checks.traffic import RULES as TRAFFIC_RULES
+from flux_fleet.validate.checks.traffic import network_policies, traffic_object
 from flux_fleet.validate.rules import Rule, dotted
 
 __all__ = ["RULES", "Tenancy", "check", "schema_scope"]
@@ -225,6 +227,7 @@ RULES: tuple[Rule, ...] = (
     *SOURCE_RULES,
     *POD_RULES,
     *FLUX_SYSTEM_RULES,
+    *TRAFFIC_RULES,
 )
 
 
@@ -278,6 +281,7 @@ def _objects(t: Tenancy) -> Iterator[Result]:
     if not t.tenant_repo:
         yield from tenant_namespaces(t)
         yield from namespace_levels(t)
+        yield from network_policies(t)
     yield from undeclared_skip(t)
     yield from prefix_settings(t)
     in_platform = {} if t.tenant_repo else tenant_sources_in_platform(t)
@@ -289,6 +293,7 @@ def _objects(t: Tenancy) -> Iterator[Result]:
         if t.is_tenant(obj):
             yield from tenant_object(t, obj)
             yield from pod_object(t, obj)
+            yield from traffic_object(obj)
     if t.tenant_repo:
         yield from tenant_repo_files(t)
 
