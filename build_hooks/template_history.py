@@ -93,8 +93,8 @@ class TemplateHistoryHook(BuildHookInterface):
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        if self.target_name != "wheel":
-            return
+        if self.target_name != "wheel" or version == "editable":
+            return  # an editable install runs the checkout's template, which has no bundle
         self._tmp = tempfile.mkdtemp(prefix="flux-fleet-bundle-")
         out = Path(self._tmp) / "history.bundle"
         tags = build_history(Path(self.root), out)
