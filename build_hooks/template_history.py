@@ -38,8 +38,13 @@ _IDENTITY = {"GIT_AUTHOR_NAME": "flux-fleet", "GIT_AUTHOR_EMAIL": "flux-fleet@lo
 
 def _git(args: list[str], cwd: Path, env: dict[str, str] | None = None,
          check: bool = True) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False,
-                          env={**os.environ, **(env or {})})
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                              check=False, env={**os.environ, **(env or {})})
+    except OSError as exc:  # no git in the build environment
+        if check:
+            raise RuntimeError(f"git {' '.join(args)}: {exc}") from exc
+        return ""
     if check and done.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)}: {done.stderr.strip()}")
     return done.stdout
@@ -50,8 +55,9 @@ def release_tags(root: Path) -> list[str]:
     if _git(["rev-parse", "--is-inside-work-tree"], root, check=False).strip() != "true":
         return []
     tags = [t for t in _git(["tag", "--list", "v*"], root).split() if _RELEASE.fullmatch(t)]
+    # a tag from before the template existed, or whose objects a shallow clone lacks, is skipped
     tags = [t for t in tags
-            if _git(["cat-file", "-e", f"{t}:copier.yml"], root, check=False) == ""
+            if _git(["cat-file", "-t", f"{t}:copier.yml"], root, check=False).strip() == "blob"
             and _git(["cat-file", "-t", f"{t}:template"], root, check=False).strip() == "tree"]
     return sorted(tags, key=lambda t: tuple(int(x) for x in _RELEASE.fullmatch(t).groups()))
 

@@ -84,7 +84,8 @@ def test_the_wheel_bundles_both_releases_and_the_cache_learns_them(
     assert NEW_FILE in git.run(["ls-tree", "-r", "--name-only", "v1.1.0"], published.repo)
 
 
-def test_a_tagless_clone_builds_and_says_so(tmp_path: Path) -> None:
+def test_a_clone_without_template_tags_bundles_nothing(tmp_path: Path) -> None:
+    """CI's tagless clone (and tags older than the template) build a wheel with no bundle."""
     sys.path.insert(0, str(REPO_ROOT))
     try:
         from build_hooks.template_history import build_history
@@ -92,10 +93,13 @@ def test_a_tagless_clone_builds_and_says_so(tmp_path: Path) -> None:
         sys.path.remove(str(REPO_ROOT))
     repo = tmp_path / "clone"
     repo.mkdir()
+    (repo / "README.md").write_text("before the template\n")
+    git.init_repo(repo, "no template yet")
+    git.run(["tag", "v0.1.0"], repo)  # a release without a template: nothing to bundle
     shutil.copy2(REPO_ROOT / "copier.yml", repo / "copier.yml")
     (repo / "template").mkdir()
     (repo / "template" / "README.md").write_text("x\n")
-    git.init_repo(repo, "no tags")
+    git.commit_all(repo, "the template")
     assert build_history(repo, tmp_path / "out.bundle") == []
     assert not (tmp_path / "out.bundle").exists()
     git.run(["tag", "v0.9.0"], repo)
