@@ -48,11 +48,8 @@ def project_at_two_releases(dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    base = tmp_path_factory.mktemp("wheel")
-    project = project_at_two_releases(base / "project")
-    out = base / "dist"
+def build_wheel(project: Path, out: Path) -> tuple[Path, str]:
+    """The real build backend (hatchling, the hook included), offline; the wheel and its log."""
     out.mkdir()
     env = {**os.environ, "PIP_NO_INDEX": "1", "GIT_ALLOW_PROTOCOL": "file"}
     built = subprocess.run(
@@ -60,11 +57,29 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> dict:
          "print(build_wheel(sys.argv[1]))", str(out)],
         cwd=project, env=env, capture_output=True, text=True, check=False)
     assert built.returncode == 0, built.stderr
-    path = out / built.stdout.strip().splitlines()[-1]
+    return out / built.stdout.strip().splitlines()[-1], built.stdout + built.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    base = tmp_path_factory.mktemp("wheel")
+    project = project_at_two_releases(base / "project")
+    path, log = build_wheel(project, base / "dist")
     site = base / "site"
     with zipfile.ZipFile(path) as whl:
         whl.extractall(site)
-    return {"base": base, "path": path, "site": site, "log": built.stdout + built.stderr}
+    return {"base": base, "project": project, "path": path, "site": site, "log": log}
+
+
+def test_a_tagless_ci_clone_builds_a_wheel_without_history_and_says_so(
+        wheel: dict, tmp_path: Path) -> None:
+    clone = tmp_path / "ci-clone"
+    git.run(["clone", "--quiet", "--no-tags", wheel["project"].as_uri(), str(clone)], tmp_path)
+    path, log = build_wheel(clone, tmp_path / "dist")
+    assert "no vX.Y.Z tags in this clone" in log, log
+    with zipfile.ZipFile(path) as whl:
+        names = whl.namelist()
+    assert BUNDLE not in names and "flux_fleet/_template/copier.yml" in names
 
 
 def test_the_wheel_bundles_both_releases_and_the_cache_learns_them(
