@@ -50,6 +50,8 @@ def project_at_two_releases(dest: Path) -> Path:
 
 def build_wheel(project: Path, out: Path) -> tuple[Path, str]:
     """The real build backend (hatchling, the hook included), offline; the wheel and its log."""
+    pytest.importorskip("hatchling", reason="pip install -e '.[test]' (the test extra has it)")
+    pytest.importorskip("hatch_vcs", reason="pip install -e '.[test]' (the test extra has it)")
     out.mkdir()
     env = {**os.environ, "PIP_NO_INDEX": "1", "GIT_ALLOW_PROTOCOL": "file"}
     built = subprocess.run(
