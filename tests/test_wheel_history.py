@@ -165,3 +165,25 @@ def test_the_unpacked_wheel_runs_every_day2_command_offline(wheel: dict, tmp_pat
     git.commit_all(fleet, "no team-b")
     ok("cluster", "remove", "qa", "--dir", str(fleet))
     assert not any(fleet.rglob("*team-b*")) and not (fleet / "clusters" / "qa").exists()
+
+
+def test_importing_the_history_never_moves_a_tag_the_cache_has(wheel: dict,
+                                                              tmp_path: Path) -> None:
+    bundle = wheel["site"] / BUNDLE
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "copier.yml").write_text("{}\n")
+    git.init_repo(cache, "a v1.0.0 met earlier")
+    git.run(["tag", "v1.0.0"], cache)
+    mine = git.head(cache)
+
+    assert template_source.import_history(cache, bundle) == ["v1.1.0"]
+    assert git.run(["rev-parse", "v1.0.0^{commit}"], cache).strip() == mine
+    assert template_source.import_history(cache, bundle) == [], "once is enough"
+    damaged = tmp_path / "damaged.bundle"
+    damaged.write_bytes(bundle.read_bytes()[:200])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git.run(["init", "--quiet"], empty)
+    assert template_source.import_history(empty, damaged) == [], "fewer versions, no crash"
+    assert template_source.import_history(empty, bundle) == ["v1.0.0", "v1.1.0"]

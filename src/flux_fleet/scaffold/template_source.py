@@ -143,9 +143,12 @@ def import_history(repo: Path, bundle: Path) -> list[str]:
     have = set(git.run(["tag", "--list"], repo, check=False).split())
     if not names or set(names) <= have:
         return []
-    git.run(["fetch", "--quiet", "--no-tags", str(bundle),
-             f"+refs/tags/*:{_BUNDLED}*"], repo)
-    new = [name for name in names if name not in have]
+    # a damaged bundle only means fewer versions known offline (the messages list them)
+    git.run(["fetch", "--quiet", "--no-tags", str(bundle), f"+refs/tags/*:{_BUNDLED}*"], repo,
+            check=False)
+    present = set(git.run(["for-each-ref", "--format=%(refname)", _BUNDLED], repo,
+                          check=False).split())
+    new = [name for name in names if name not in have and f"{_BUNDLED}{name}" in present]
     for name in new:
         git.run([*_IDENTITY, "tag", name, f"{_BUNDLED}{name}"], repo)
     return new
