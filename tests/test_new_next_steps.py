@@ -32,3 +32,9 @@ def test_a_tenant_repo_is_validated_as_one_and_not_bootstrapped(tmp_path: Path) 
     text = "\n".join(next_steps(dest))
     assert f"flux-fleet validate {dest} --tenant" in text
     assert "https://git.example.com/team-b" in text and "bootstrap" not in text
+
+
+def test_without_git_the_first_step_makes_the_repository(tmp_path: Path) -> None:
+    dest = answers(tmp_path, {"repo_kind": "platform", "clusters": [{"name": "stg"}]})
+    assert "git -C" not in "\n".join(next_steps(dest))
+    assert next_steps(dest, git_repo=False)[1].startswith(f"  git -C {dest} init")

@@ -58,18 +58,22 @@ def new(dest: Path, data_args: tuple[str, ...], data_file: Path | None, defaults
     if not no_git:
         progress.phase("new: committing the first version")
         click.echo(init_repo(dest))
-    for line in next_steps(dest):
+    for line in next_steps(dest, git_repo=not no_git):
         click.echo(line)
     return 0
 
 
-def next_steps(dest: Path) -> list[str]:
+def next_steps(dest: Path, git_repo: bool = True) -> list[str]:
     """What to run next, for the kind of repository rendered (a tenant repo is not bootstrapped:
-    the platform's fleet syncs it) and with the fleet's own cluster names."""
+    the platform's fleet syncs it) and with the fleet's own cluster names. Day-2 commands and
+    pre-commit need a git repository: ``--no-git`` gets the command that makes one first."""
     answers = yaml.safe_load((dest / ANSWERS_FILE).read_text(encoding="utf-8")) \
         if (dest / ANSWERS_FILE).is_file() else {}
     answers = answers if isinstance(answers, dict) else {}
     lines = ["next steps:"]
+    if not git_repo:
+        lines.append(f"  git -C {dest} init && git -C {dest} add -A && git -C {dest} commit -m "
+                     "'fleet'   # day-2 commands and pre-commit need a git repository")
     if answers.get("repo_kind") == "tenant":
         lines += [f"  flux-fleet validate {dest} --tenant",
                   f"  (cd {dest} && pre-commit install)   # validate on every commit",
