@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,24 @@ def test_an_unknown_target_version_exits_2_listing_the_known_ones(pristine: Path
     assert main(["update", "--to", "v9", "--dir", str(fleet)]) == 2
     err = capsys.readouterr().err
     assert "--to v9: the template has no such version" in err and "v1, v2" in err
+
+
+def test_a_dead_runs_copier_mirror_staging_is_swept(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copier clones a remote template's mirror into a staging folder of its cache: killed
+    mid-clone, that folder stays. The next run removes it once it is an hour old, never a
+    mirror and never a clone that may still be running."""
+    from flux_fleet.scaffold import atomic
+
+    monkeypatch.setenv("COPIER_CACHE_DIR", str(tmp_path))
+    dead = tmp_path / "copier._vcs.clone.dead1234"
+    fresh = tmp_path / "copier._vcs.clone.live5678"
+    mirror = tmp_path / ("ab" * 32 + ".git")
+    for folder in (dead, fresh, mirror):
+        (folder / "repo.git" / "objects").mkdir(parents=True)
+    old = time.time() - 2 * atomic.STALE_AFTER
+    for folder in (dead, mirror):
+        os.utime(folder, (old, old))
+
+    assert atomic.sweep_copier_staging() == [dead]
+    assert not dead.exists() and fresh.is_dir() and mirror.is_dir()

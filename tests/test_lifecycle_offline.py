@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import plumbum
 import pytest
 import yaml
 from lifecycle_repos import INFRA, NEW_FILE, REPO_ROOT
@@ -36,8 +37,10 @@ def answers_of(fleet: Path) -> dict:
 
 def test_every_day2_command_works_offline_across_two_releases(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    # any attempt to reach https://github.com fails at once: the run must not need it
+    # any attempt to reach https://github.com fails at once: the run must not need it (Copier's
+    # git runs through plumbum, whose environment is a copy taken at import: patch both)
     monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "file")
+    monkeypatch.setitem(plumbum.local.env, "GIT_ALLOW_PROTOCOL", "file")
     install(tmp_path / "site", monkeypatch, "1.4.0")
     fleet = tmp_path / "fleet"
     assert main(["new", str(fleet), "--defaults"]) == 0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 
+import plumbum
 import pytest
 import yaml
 from lifecycle_repos import commit, new_fleet, snapshot, template_repo
@@ -176,3 +178,24 @@ def test_remove_of_a_tenant_whose_cluster_kustomization_was_edited_changes_nothi
     assert main(["tenant", "remove", "dev-team", "--force", "--dir", str(fleet)]) == 1
     assert "<<<<<<<" in tenants.read_text(), "with --force the conflict is left to resolve"
     assert not (fleet / "tenants/base/dev-team").exists()
+
+
+def test_tenant_add_works_on_a_machine_without_a_git_identity(
+        fleet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """A newcomer's first `tenant add`, before `git config user.email`: the scratch commits are
+    flux-fleet's own, so they need no identity (it failed with git's "Author identity unknown",
+    exit 3). ``user.useConfigOnly`` stops git guessing one from the host name."""
+    bare = tmp_path / "gitconfig"
+    bare.write_text("[user]\n\tuseConfigOnly = true\n[protocol \"file\"]\n\tallow = always\n")
+    for env in (os.environ, plumbum.local.env):
+        monkeypatch.setitem(env, "GIT_CONFIG_GLOBAL", str(bare))
+        for key in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
+                    "GIT_COMMITTER_EMAIL", "EMAIL"):
+            if key in env:
+                monkeypatch.delitem(env, key)
+
+    assert main(["tenant", "add", "team-n", "--repo", "https://github.com/example-org/team-n",
+                 "--dir", str(fleet)]) == 0, capsys.readouterr().err
+    assert (fleet / "tenants/base/team-n/rbac.yaml").is_file()
+    assert git.run(["config", "user.email"], fleet, check=False).strip() == "", \
+        "the user's repository gets no identity of ours"

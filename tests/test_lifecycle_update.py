@@ -115,6 +115,21 @@ def test_dry_run_shows_the_plan_and_touches_nothing(fleet: Path, capsys) -> None
     assert not (fleet / NEW_IN_FLEET).exists()
 
 
+def test_a_file_the_change_adds_is_not_reported_as_kept(fleet: Path, capsys) -> None:
+    """Moving to the Flux Operator empties flux-system and adds flux-instance.yaml there: only a
+    file of the user's in that folder is "kept (not rendered by the template)"."""
+    (fleet / "clusters/staging/flux-system/NOTES.md").write_text("ours\n")
+    commit(fleet, "a note of ours")
+
+    assert main(["update", "--data", "bootstrap=flux-operator", "--dry-run",
+                 "--dir", str(fleet)]) == 0
+
+    out = capsys.readouterr().out
+    assert "added    clusters/staging/flux-system/flux-instance.yaml" in out
+    assert "kept     clusters/staging/flux-system/NOTES.md" in out
+    assert "kept     clusters/staging/flux-system/flux-instance.yaml" not in out
+
+
 def test_dirty_tree_is_refused(fleet: Path, capsys) -> None:
     (fleet / "README.md").write_text("work in progress\n")
 

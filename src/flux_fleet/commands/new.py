@@ -5,9 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import yaml
 
 from flux_fleet import progress
-from flux_fleet.scaffold.render import init_repo, load_data_file, parse_data_args, render_new
+from flux_fleet.scaffold.render import (
+    ANSWERS_FILE,
+    init_repo,
+    load_data_file,
+    parse_data_args,
+    render_new,
+)
 
 
 @click.command()
@@ -51,12 +58,42 @@ def new(dest: Path, data_args: tuple[str, ...], data_file: Path | None, defaults
     if not no_git:
         progress.phase("new: committing the first version")
         click.echo(init_repo(dest))
-    click.echo("next steps:")
-    click.echo(f"  flux-fleet validate {dest}")
-    click.echo(f"  (cd {dest} && pre-commit install)   # validate on every commit")
-    click.echo(f"  flux-fleet bootstrap CLUSTER --dir {dest}   # the flux bootstrap command; "
-               "push the repository first")
+    for line in next_steps(dest, git_repo=not no_git):
+        click.echo(line)
     return 0
+
+
+def next_steps(dest: Path, git_repo: bool = True) -> list[str]:
+    """What to run next, for the kind of repository rendered (a tenant repo is not bootstrapped:
+    the platform's fleet syncs it) and with the fleet's own cluster names. Day-2 commands and
+    pre-commit need a git repository: ``--no-git`` gets the command that makes one first."""
+    answers = yaml.safe_load((dest / ANSWERS_FILE).read_text(encoding="utf-8")) \
+        if (dest / ANSWERS_FILE).is_file() else {}
+    answers = answers if isinstance(answers, dict) else {}
+    lines = ["next steps:"]
+    if not git_repo:
+        lines.append(f"  git -C {dest} init && git -C {dest} add -A && git -C {dest} commit -m "
+                     "'fleet'   # day-2 commands and pre-commit need a git repository")
+    if answers.get("repo_kind") == "tenant":
+        lines += [f"  flux-fleet validate {dest} --tenant",
+                  f"  (cd {dest} && pre-commit install)   # validate on every commit",
+                  f"  push it to {_tenant_repo(answers) or 'the tenant repository'}; the fleet "
+                  f"syncs tenant {answers.get('tenant_name')} from there"]
+        return lines
+    names = [str(c.get("name")) for c in answers.get("clusters") or [] if isinstance(c, dict)]
+    lines += [f"  flux-fleet validate {dest}",
+              f"  (cd {dest} && pre-commit install)   # validate on every commit"]
+    lines += [f"  flux-fleet bootstrap {name} --dir {dest}   # the flux bootstrap command; "
+              "push the repository first" for name in names or ["CLUSTER"]]
+    return lines
+
+
+def _tenant_repo(answers: dict) -> str:
+    name = answers.get("tenant_name")
+    for tenant in answers.get("tenants") or []:
+        if isinstance(tenant, dict) and tenant.get("name") == name:
+            return str(tenant.get("repo_url") or "")
+    return ""
 
 
 def _files(dest: Path) -> int:

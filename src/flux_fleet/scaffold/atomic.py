@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -53,8 +54,42 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# Copier (>= 9.19) keeps a mirror of each remote template in its user cache and clones a new one
+# into a ``copier._vcs.clone.*`` staging folder next to it (copier/_vcs.py
+# `_get_or_create_mirror`): a run killed mid-clone leaves that folder. None lives an hour.
+COPIER_STAGING = "copier._vcs.clone.*"
+STALE_AFTER = 3600.0
+
+
+def copier_cache_dir() -> Path:
+    """Where Copier keeps its template mirrors (its ``COPIER_CACHE_DIR`` or the user cache)."""
+    override = os.environ.get("COPIER_CACHE_DIR")
+    if override:
+        return Path(override)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("copier", appauthor=False)) / "git"
+
+
+def sweep_copier_staging(now: float | None = None) -> list[Path]:
+    """Remove Copier's mirror staging folders older than an hour (a dead run's clone)."""
+    now = time.time() if now is None else now
+    gone: list[Path] = []
+    base = copier_cache_dir()
+    for entry in base.glob(COPIER_STAGING) if base.is_dir() else ():
+        try:
+            stale = now - entry.stat().st_mtime > STALE_AFTER
+        except OSError:
+            continue
+        if stale and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            gone.append(entry)
+    return gone
+
+
 def sweep(top: Path) -> list[str]:
     """Remove scratch folders of runs that died; what each was doing (for the user)."""
+    sweep_copier_staging()
     base = state_dir(top)
     notes: list[str] = []
     if not base.is_dir():

@@ -206,6 +206,10 @@ def _compute(fleet: Fleet, tmp: Path, data: Mapping[str, Any], source: template_
     """
     clone = tmp / "fleet"
     git.clone(fleet.top, clone)
+    if not git.run(["config", "user.email"], clone, check=False).strip():
+        # the scratch commits never reach the user's history: no identity needed on a new machine
+        git.run(["config", "user.name", "flux-fleet"], clone)
+        git.run(["config", "user.email", "flux-fleet@localhost"], clone)
     before = git.head(clone)
     root = clone / fleet.subdir
     if _rewrite_source(root / ANSWERS_FILE, source.path):
@@ -246,7 +250,7 @@ def _compute(fleet: Fleet, tmp: Path, data: Mapping[str, Any], source: template_
         gone_dirs = {str(Path(p).parent) for p in deleted}
         left = sorted(p for p in git.tracked_files(root)
                       if str(Path(p).parent) in gone_dirs and (root / p).exists()
-                      and not (pristine / p).exists())
+                      and not (pristine / p).exists() and p not in added)
     conflicts = Conflicts(
         markers=tuple(rel(p) for p in conflicts.markers),
         rejects=tuple(rel(p) for p in conflicts.rejects),

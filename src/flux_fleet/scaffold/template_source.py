@@ -3,10 +3,13 @@
 The bundled template (in the wheel, or a source checkout) is no git repository, and the public
 URL needs a network. So every flux-fleet run that needs the template commits the bundled copy
 into ``$XDG_CACHE_HOME/flux-fleet/template`` (one commit and tag per template version met, in the
-order met) and renders from there. A fleet records the portable source (the template's public
-URL) and the tag; later commands use the cache whenever it holds the versions involved, so
-``update``, ``tenant``, ``cluster`` and ``check-update`` work offline between any two versions of
-flux-fleet installed on this machine. Other versions come from the recorded URL, as Copier does.
+order met) and renders from there. A wheel also carries ``history.bundle``, the template's
+tagged releases packed at build time (build_hooks/template_history.py); its tags are fetched into
+the cache too, so the cache knows every release up to the installed one. A fleet records the
+portable source (the template's public URL) and the tag; later commands use the cache whenever
+it holds the versions involved, so ``update``, ``tenant``, ``cluster`` and ``check-update`` work
+offline between any two releases the installed package knows or this machine has met.
+Other versions come from the recorded URL, as Copier does.
 
 Release builds tag ``vX.Y.Z``; builds without a release version (a CI clone without tags gives
 ``0.0.0``) tag ``dev-<tree hash>``, so the same template content always gets the same tag.
@@ -95,6 +98,7 @@ def publish(template: Path, version: str) -> Published:
             git.run(["init", "--quiet"], repo)
         # a run killed inside `git add` leaves the lock behind; we hold the only writer's lock
         (repo / ".git" / "index.lock").unlink(missing_ok=True)
+        import_history(repo, template / HISTORY)
         for entry in repo.iterdir():
             if entry.name != ".git":
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
@@ -122,6 +126,34 @@ def publish(template: Path, version: str) -> Published:
     return Published(repo, tag, template_url(template))
 
 
+HISTORY = "history.bundle"  # next to copier.yml in the wheel's bundled template
+_BUNDLED = "refs/flux-fleet-bundle/"
+
+
+def import_history(repo: Path, bundle: Path) -> list[str]:
+    """Fetch the bundle's release tags into the cache; returns the tags that were new.
+
+    A tag the cache already has is kept (the cache's versions never change under a fleet);
+    the bundle's refs land in their own namespace first so no existing tag is touched.
+    """
+    if not bundle.is_file():
+        return []
+    heads = git.run(["bundle", "list-heads", str(bundle)], repo, check=False).split()
+    names = [ref.removeprefix("refs/tags/") for ref in heads if ref.startswith("refs/tags/")]
+    have = set(git.run(["tag", "--list"], repo, check=False).split())
+    if not names or set(names) <= have:
+        return []
+    # a damaged bundle only means fewer versions known offline (the messages list them)
+    git.run(["fetch", "--quiet", "--no-tags", str(bundle), f"+refs/tags/*:{_BUNDLED}*"], repo,
+            check=False)
+    present = set(git.run(["for-each-ref", "--format=%(refname)", _BUNDLED], repo,
+                          check=False).split())
+    new = [name for name in names if name not in have and f"{_BUNDLED}{name}" in present]
+    for name in new:
+        git.run([*_IDENTITY, "tag", name, f"{_BUNDLED}{name}"], repo)
+    return new
+
+
 def _commit(repo: Path, version: str, tag: str) -> None:
     git.run([*_IDENTITY, "commit", "--quiet", "--allow-empty", "--no-verify",
              "-m", f"flux-fleet template {version} ({tag})"], repo)
@@ -145,15 +177,24 @@ def known_versions(repo: Path | None = None) -> list[str]:
     repo = repo or cache_repo()
     if not (repo / ".git").is_dir():
         return []
-    order = git.run(["log", "--reverse", "--format=%H"], repo, check=False).split()
+    order = git.run(["log", "--reverse", "--date-order", "--format=%H", "--all"], repo,
+                    check=False).split()
     pos = {sha: i for i, sha in enumerate(order)}
     out = git.run(["for-each-ref", "--format=%(refname:short) %(objectname)", "refs/tags"],
                   repo, check=False)
     pairs = [line.split(" ", 1) for line in out.splitlines() if " " in line]
     # one commit can carry a dev tag and a release tag: the release one comes last (latest)
-    return [name for name, sha in sorted(pairs, key=lambda p: (pos.get(p[1], -1),
-                                                                 git.version_key(p[0]) is not None,
-                                                                 _vkey(p[0])))]
+    met = [name for name, sha in sorted(pairs, key=lambda p: (pos.get(p[1], -1),
+                                                                git.version_key(p[0]) is not None,
+                                                                _vkey(p[0])))]
+    # releases met out of order (a bundle of old releases fetched after a newer one was
+    # published) keep the places releases hold, in version order: the last is the newest
+    releases = iter(sorted((t for t in met if release_tag_like(t)), key=_vkey))
+    return [next(releases) if release_tag_like(t) else t for t in met]
+
+
+def release_tag_like(tag: str) -> bool:
+    return re.fullmatch(r"v\d+\.\d+\.\d+", tag) is not None
 
 
 def _vkey(tag: str) -> tuple[int, ...]:
