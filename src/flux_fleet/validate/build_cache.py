@@ -200,6 +200,14 @@ class BuildCache:
             h.update(b"\n" + rel.encode() + b"\0" + self.file_hash(stage_root, rel).encode())
         return h.hexdigest()
 
+    @staticmethod
+    def inputs(stage_root: Path, files: Iterable[str], configs: Mapping[str, str],
+               config_data: Callable[[str], Any],
+               refs: Callable[[dict[str, Any]], tuple[list[str], list[str], list[str]]],
+               ) -> list[str] | None:
+        """``build_inputs``, for callers that hold the cache but do not import this module."""
+        return build_inputs(stage_root, files, configs, config_data, refs)
+
     # --- entries ------------------------------------------------------------------------
 
     def _path(self, key: str) -> Path:

@@ -17,7 +17,6 @@ import posixpath
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,7 +29,6 @@ from flux_fleet.flux import TenancySettings
 from flux_fleet.model import Document, Finding, Inventory, KObject, Severity, Skipped
 from flux_fleet.resources import schemas_dir
 from flux_fleet.validate import (
-    build_cache,
     flux_version,
     kustomize,
     loader,
@@ -183,6 +181,23 @@ def _as_applied(raw: list[Finding], objects: list[KObject],
     return kept, list(skips.values())
 
 
+def _build_cache(root: Path, asked: bool) -> Any:
+    """The run's ``build_cache.BuildCache``, or None; imported only when the environment
+    (FLUX_FLEET_BUILD_CACHE) or the caller asks for it: hashing and HMAC cost ~5 ms of
+    imports that a run without the cache does not need."""
+    import os
+
+    env = os.environ.get("FLUX_FLEET_BUILD_CACHE")
+    if not asked and not env:
+        return None
+    from flux_fleet.validate import build_cache
+
+    wanted = build_cache.setting()
+    if not (asked if wanted is None else wanted):
+        return None
+    return build_cache.BuildCache.open(root, kustomize.command())
+
+
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """A run builds hundreds of thousands of small, acyclic dicts and lists; the cyclic
@@ -293,9 +308,9 @@ def _validate(root: Path, config: Config | None,
                              "never reports a fleet it did not build as clean",
                              hint="install kustomize or kubectl, or pass --no-build to check "
                                   "the files only")
-        wanted = build_cache.setting()
-        kept_builds = (build_cache.BuildCache.open(root, kustomize.command())
-                       if (cache if wanted is None else wanted) else None)
+        from concurrent.futures import ThreadPoolExecutor  # only builds need a thread
+
+        kept_builds = _build_cache(root, cache)
         with ThreadPoolExecutor(max_workers=1) as background:
             building = background.submit(build.build_all, root, documents, objects,
                                          jobs=config.build_jobs, classification=cls,

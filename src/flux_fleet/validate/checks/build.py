@@ -27,11 +27,10 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flux_fleet.model import BuildKey, Document, Finding, KObject, ObjectId, Severity, Skipped
 from flux_fleet.validate import (
-    build_cache,
     kustomize,
     kustomize_batch,
     plain_build,
@@ -43,6 +42,9 @@ from flux_fleet.validate.artifact_generator import FolderCopy, external_artifact
 from flux_fleet.validate.loader import discover, load_text
 from flux_fleet.validate.reconcile import SyncRoot, find_roots
 from flux_fleet.validate.rules import Rule
+
+if TYPE_CHECKING:
+    from flux_fleet.validate import build_cache
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -1174,7 +1176,7 @@ class _Runner:
         assert self.cache is not None and self.staged is not None
         reach = self.reaches[key]
         kus = self.cls.kustomizations
-        inputs = build_cache.build_inputs(
+        inputs = self.cache.inputs(
             self.staged.root, reach.files, {c: kus[c].file for c in reach.configs},
             lambda folder: kus[folder].data, _file_refs)
         if inputs is None:
