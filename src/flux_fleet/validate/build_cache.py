@@ -99,7 +99,8 @@ def _secret(home: Path) -> bytes | None:
 def _read_small(path: Path, limit: int) -> bytes | None:
     """A regular file's bytes if it holds at most ``limit`` bytes; never follows a symlink."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        # no symlink at the end, and a FIFO planted in the cache does not block the open
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
@@ -263,6 +264,8 @@ class BuildCache:
                     if entry.is_file(follow_symlinks=False):
                         info = entry.stat(follow_symlinks=False)
                         entries.append((info.st_mtime, info.st_size, entry.path))
+                if len(entries) > 2 * MAX_ENTRIES:
+                    break  # a planted flood of files: bound the scan, prune what was seen
         except OSError:
             return
         total = sum(size for _, size, _ in entries)

@@ -1127,32 +1127,33 @@ class _Runner:
         groups = [[k for k in g if k not in plain or plain[k].rest] for g in groups]
         groups = [g for g in groups if g]
         cache_keys: dict[tuple[str, str], str] = {}
+        hits: dict[tuple[str, str], str] = {}  # outputs from the build cache
+        wanted = {k for g in groups for k in g}  # the builds kustomize would run
         for key, workdir in workdirs.items():
-            workdir.mkdir()
             assert self.staged is not None
             kus = _wrapper(first[key], self.staged.root, workdir, self.kdirs, self.listing)
+            if key in plain:
+                kus["resources"] = [os.path.relpath(self.staged.root / r, workdir)
+                                    for r in plain[key].rest]
+            if self.cache is not None and key in wanted:
+                found = self._cache_key(key, kus)
+                text = self.cache.get(found) if found is not None else None
+                if text is not None:
+                    hits[key] = text
+                    if key not in plain:
+                        continue  # nothing of this build is needed on disk
+                elif found is not None:
+                    cache_keys[key] = found
+            workdir.mkdir()
             if key in plain:
                 (workdir / "full").mkdir()  # the whole build, should kustomize be needed
                 (workdir / "full" / "kustomization.yaml").write_text(kustomize_batch.dump(
                     _wrapper(first[key], self.staged.root, workdir / "full", self.kdirs,
                              self.listing)))
-                kus["resources"] = [os.path.relpath(self.staged.root / r, workdir)
-                                    for r in plain[key].rest]
-            if self.cache is not None:
-                found = self._cache_key(key, kus)
-                if found is not None:
-                    cache_keys[key] = found
             if key in shared:
                 kus["transformers"] = [kustomize_batch.mark(workdir)]
             (workdir / "kustomization.yaml").write_text(kustomize_batch.dump(kus))
-        hits: dict[tuple[str, str], str] = {}
-        if self.cache is not None:
-            wanted = {k for g in groups for k in g}
-            for key, ckey in cache_keys.items():
-                text = self.cache.get(ckey) if key in wanted else None
-                if text is not None:
-                    hits[key] = text
-            groups = [g for g in ([k for k in g if k not in hits] for g in groups) if g]
+        groups = [g for g in ([k for k in g if k not in hits] for g in groups) if g]
         outputs, processes = kustomize_batch.build_groups(
             groups, workdirs, self.scratch, self.jobs,
             lambda key, text: key in plain or self._preparse(first[key], text))
