@@ -17,7 +17,6 @@ import posixpath
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -59,6 +58,7 @@ class Stats:
     built: int = 0  # Flux Kustomizations built
     builds: int = 0  # distinct kustomize builds
     processes: int = 0  # kustomize processes they took (small builds share one)
+    cached: int = 0  # builds whose kustomize output came from the build cache
     skipped: int = 0
     suppressed: int = 0
     filtered: int = 0  # dropped by --select/--ignore
@@ -71,7 +71,7 @@ class Stats:
             "files": self.files, "bytes": self.bytes, "documents": self.documents,
             "objects": self.objects, "built_objects": self.built_objects,
             "kustomizations_built": self.built, "kustomize_builds": self.builds,
-            "kustomize_processes": self.processes,
+            "kustomize_processes": self.processes, "kustomize_cached": self.cached,
             "skipped": self.skipped, "suppressed": self.suppressed, "filtered": self.filtered,
             "errors": self.by_severity.get(Severity.ERROR, 0),
             "warnings": self.by_severity.get(Severity.WARNING, 0),
@@ -182,6 +182,23 @@ def _as_applied(raw: list[Finding], objects: list[KObject],
     return kept, list(skips.values())
 
 
+def _build_cache(root: Path, asked: bool) -> Any:
+    """The run's ``build_cache.BuildCache``, or None; imported only when the environment
+    (FLUX_FLEET_BUILD_CACHE) or the caller asks for it: hashing and HMAC cost ~5 ms of
+    imports that a run without the cache does not need."""
+    import os
+
+    env = os.environ.get("FLUX_FLEET_BUILD_CACHE")
+    if not asked and not env:
+        return None
+    from flux_fleet.validate import build_cache
+
+    wanted = build_cache.setting()
+    if not (asked if wanted is None else wanted):
+        return None
+    return build_cache.BuildCache.open(root, kustomize.command())
+
+
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """A run builds hundreds of thousands of small, acyclic dicts and lists; the cyclic
@@ -203,18 +220,22 @@ def _refused(found: Iterable[Finding]) -> frozenset[str]:
 
 
 def validate(root: Path, config: Config | None = None,
-             platform: Mapping[str, Any] | None = None) -> ValidationResult:
+             platform: Mapping[str, Any] | None = None, *,
+             cache: bool = False) -> ValidationResult:
     """Run every check over the repository at ``root``; never raises for problems in files.
 
     ``platform``: the fleet's answers when the platform validates a tenant repo (--tenant
     --platform-answers): tenancy settings come from them, not from the tenant's own files.
+    ``cache``: reuse unchanged builds' kustomize outputs (``build_cache``; lifecycle commands
+    set it; FLUX_FLEET_BUILD_CACHE=0/1 overrides it either way). Findings are the same.
     """
     with _collector_paused():
-        return _validate(root, config, platform)
+        return _validate(root, config, platform, cache)
 
 
 def _validate(root: Path, config: Config | None,
-              platform: Mapping[str, Any] | None = None) -> ValidationResult:
+              platform: Mapping[str, Any] | None = None,
+              cache: bool = False) -> ValidationResult:
     config = config or Config()
     root = Path(root)
     if not root.is_dir():
@@ -289,16 +310,22 @@ def _validate(root: Path, config: Config | None,
                              "never reports a fleet it did not build as clean",
                              hint="install kustomize or kubectl, or pass --no-build to check "
                                   "the files only")
+        from concurrent.futures import ThreadPoolExecutor  # only builds need a thread
+
+        kept_builds = _build_cache(root, cache)
         with ThreadPoolExecutor(max_workers=1) as background:
             building = background.submit(build.build_all, root, documents, objects,
                                          jobs=config.build_jobs, classification=cls,
                                          listing=listing, roots=roots,
                                          refused=_refused(loaded.findings),
                                          omit=lambda f: bool(
-                                             sourceignore.why_omitted(f, arts)))
+                                             sourceignore.why_omitted(f, arts)),
+                                         cache=kept_builds)
             _split(schema.check_objects(objects, store, strict=config.strict), raw, skipped)
             clock.lap("schema")
             built = building.result()
+        if kept_builds is not None:
+            kept_builds.prune()
     else:
         _split(schema.check_objects(objects, store, strict=config.strict), raw, skipped)
         clock.lap("schema")
@@ -308,6 +335,7 @@ def _validate(root: Path, config: Config | None,
     findings.extend(built.findings)
     skipped.extend(built.skips)
     stats.built, stats.builds, stats.processes = len(built.built), built.count, built.processes
+    stats.cached = len(built.cached)
     stats.built_objects = sum(len(v) for v in built.built.values())
     clock.lap("build")
     if config.build:

@@ -27,14 +27,24 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flux_fleet.model import BuildKey, Document, Finding, KObject, ObjectId, Severity, Skipped
-from flux_fleet.validate import kustomize, kustomize_batch, plain_build, reconcile, redact, staging
+from flux_fleet.validate import (
+    kustomize,
+    kustomize_batch,
+    plain_build,
+    reconcile,
+    redact,
+    staging,
+)
 from flux_fleet.validate.artifact_generator import FolderCopy, external_artifacts, source_path
 from flux_fleet.validate.loader import discover, load_text
 from flux_fleet.validate.reconcile import SyncRoot, find_roots
 from flux_fleet.validate.rules import Rule
+
+if TYPE_CHECKING:
+    from flux_fleet.validate import build_cache
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -256,6 +266,7 @@ class BuildResult:
     roots: list[SyncRoot] = field(default_factory=list)  # the clusters' entries, when any
     reached: set[str] = field(default_factory=set)  # files some successful build reads
     unbuilt: set[str] = field(default_factory=set)  # files only failed builds would read
+    cached: set[tuple[str, str]] = field(default_factory=set)  # outputs from build_cache
 
 
 @dataclass(frozen=True)
@@ -840,6 +851,7 @@ def build_all(
     roots: list[SyncRoot] | None = None,
     refused: frozenset[str] = frozenset(),
     omit: Callable[[str], bool] | None = None,
+    cache: build_cache.BuildCache | None = None,
 ) -> BuildResult:
     """Build what each cluster applies from this repository, each distinct build once.
 
@@ -854,6 +866,7 @@ def build_all(
     ``refused``: files the loader would not read (builds that need them are not run);
     ``omit``: files no cluster's artifact holds (``sourceignore``), left out of the stage.
     Builds read a staged copy of the repository (``staging``), never the checkout itself.
+    ``cache``: kustomize outputs of earlier runs, by what each build reads (``build_cache``).
     """
     root = Path(root).resolve()
     result = BuildResult()
@@ -879,7 +892,8 @@ def build_all(
                                         "kustomize not found (install kustomize or kubectl)",
                                         str(t.id)))
         return result
-    run = _Runner(root, cls, listing, objects, jobs or os.cpu_count() or 1, result, refused)
+    run = _Runner(root, cls, listing, objects, jobs or os.cpu_count() or 1, result, refused,
+                  cache=cache)
     with tempfile.TemporaryDirectory(prefix="flux-fleet-build-") as tmp:
         run.scratch = Path(tmp).resolve()
         run.staged = staging.stage(root, run.scratch / "repo", omit)
@@ -1046,6 +1060,7 @@ class _Runner:
     reaches: dict[tuple[str, str], _Reach] = field(default_factory=dict)
     parsed: dict[tuple[str, str], _Parsed] = field(default_factory=dict)
     known: dict[str, Known] = field(default_factory=dict)  # cluster -> ConfigMaps/Secrets
+    cache: build_cache.BuildCache | None = None
 
     def __post_init__(self) -> None:
         self.kdirs = _kustomize_dirs(self.listing, self.cls)
@@ -1111,27 +1126,64 @@ class _Runner:
         plain = self._plain(first, workdirs)
         groups = [[k for k in g if k not in plain or plain[k].rest] for g in groups]
         groups = [g for g in groups if g]
+        cache_keys: dict[tuple[str, str], str] = {}
+        hits: dict[tuple[str, str], str] = {}  # outputs from the build cache
+        wanted = {k for g in groups for k in g}  # the builds kustomize would run
         for key, workdir in workdirs.items():
-            workdir.mkdir()
             assert self.staged is not None
             kus = _wrapper(first[key], self.staged.root, workdir, self.kdirs, self.listing)
+            if key in plain:
+                kus["resources"] = [os.path.relpath(self.staged.root / r, workdir)
+                                    for r in plain[key].rest]
+            if self.cache is not None and key in wanted:
+                found = self._cache_key(key, kus)
+                text = self.cache.get(found) if found is not None else None
+                if text is not None:
+                    hits[key] = text
+                    if key not in plain:
+                        continue  # nothing of this build is needed on disk
+                elif found is not None:
+                    cache_keys[key] = found
+            workdir.mkdir()
             if key in plain:
                 (workdir / "full").mkdir()  # the whole build, should kustomize be needed
                 (workdir / "full" / "kustomization.yaml").write_text(kustomize_batch.dump(
                     _wrapper(first[key], self.staged.root, workdir / "full", self.kdirs,
                              self.listing)))
-                kus["resources"] = [os.path.relpath(self.staged.root / r, workdir)
-                                    for r in plain[key].rest]
             if key in shared:
                 kus["transformers"] = [kustomize_batch.mark(workdir)]
             (workdir / "kustomization.yaml").write_text(kustomize_batch.dump(kus))
+        groups = [g for g in ([k for k in g if k not in hits] for g in groups) if g]
         outputs, processes = kustomize_batch.build_groups(
             groups, workdirs, self.scratch, self.jobs,
             lambda key, text: key in plain or self._preparse(first[key], text))
+        if self.cache is not None:
+            for key, (text, _) in outputs.items():
+                if text is not None and key in cache_keys:
+                    self.cache.put(cache_keys[key], text)
+            for key, text in hits.items():
+                outputs[key] = (text, "")
+                if key not in plain:
+                    self._preparse(first[key], text)
+            self.result.cached |= set(hits)
         processes += self._join_plain(plain, first, outputs, workdirs)
         self.outputs.update(outputs)
         self.processes += processes
         self.count += len(keys)
+
+    def _cache_key(self, key: tuple[str, str], wrapper: dict[str, Any]) -> str | None:
+        """The build's ``build_cache`` key: its wrapper (before any batch mark) and every
+        staged file it reads; None when that cannot be known."""
+        assert self.cache is not None and self.staged is not None
+        reach = self.reaches[key]
+        kus = self.cls.kustomizations
+        inputs = self.cache.inputs(
+            self.staged.root, reach.files, {c: kus[c].file for c in reach.configs},
+            lambda folder: kus[folder].data, _file_refs)
+        if inputs is None:
+            return None
+        return self.cache.key({**wrapper, "flux-fleet.dev/target": list(key)}, inputs,
+                              self.staged.root)
 
     def _plain(self, first: dict[tuple[str, str], _Target],
                workdirs: dict[tuple[str, str], Path]) -> dict[tuple[str, str], plain_build.Split]:
