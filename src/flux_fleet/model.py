@@ -161,6 +161,7 @@ class Inventory:
     kustomize_dirs: frozenset[str] = frozenset()  # dirs (relative) holding a kustomization.yaml
     tenant_repo: bool = False  # --tenant, or .copier-answers.yml says repo_kind: tenant
     answers: dict[str, Any] | None = None  # parsed .copier-answers.yml, when present
+    builds: bool = True  # False under --no-build: checks run no kustomize of their own
     roots: tuple[str, ...] = ()  # the clusters' sync paths (reconcile.find_roots)
 
     def all_objects(self) -> list[KObject]:

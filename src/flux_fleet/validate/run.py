@@ -366,7 +366,7 @@ def _validate(root: Path, config: Config | None,
     inv = Inventory(root=str(root.resolve()), documents=documents, objects=objects,
                     built=built.built, patch_files=cls.patch_files,
                     kustomize_dirs=cls.kustomize_dirs, tenant_repo=tenant_repo, answers=answers,
-                    roots=tuple(r.cluster for r in roots))
+                    roots=tuple(r.cluster for r in roots), builds=config.build)
     view = references.FleetView.of(inv)  # one graph for both rule families
     _split(references.check(inv, settings, view=view), findings, skipped)
     _split(tenancy.check(inv, settings, view=view), findings, skipped)

@@ -258,7 +258,7 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
     with ThreadPoolExecutor(max_workers=1) as background:
         # the controllers' build runs in a kustomize process while the objects are checked
         building = background.submit(build_controllers, inv, lockdowns) if (
-            not t.tenant_repo and lockdowns and kustomize.command()) else None
+            not t.tenant_repo and lockdowns and inv.builds and kustomize.command()) else None
         yield from _objects(t)
         built = building.result() if building is not None else {}
     if not t.tenant_repo:
