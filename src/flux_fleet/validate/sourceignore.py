@@ -26,7 +26,7 @@ import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 IGNORE_FILE = ".sourceignore"
 VCS = (".git/", ".gitignore", ".gitmodules", ".gitattributes")
@@ -50,6 +50,8 @@ class Pattern:
     dir_only: bool
     is_glob: bool
     origin: str  # "path/.sourceignore:3", "spec.ignore:1" or "default"
+    literal: str | None = None  # a name pattern without wildcards: compared, not matched
+    suffix: str | None = None  # a "*<literal>" name pattern: an ending, not a match
 
     def match(self, path: tuple[str, ...], is_dir: bool = False) -> bool:
         """Whether this pattern matches ``path`` (go-git ``pattern.Match``, minus the verdict)."""
@@ -59,11 +61,18 @@ class Pattern:
         return self._glob(rest, is_dir) if self.is_glob else self._name(rest, is_dir)
 
     def _name(self, path: tuple[str, ...], is_dir: bool) -> bool:
-        for i, name in enumerate(path):
-            if not _fnmatch(self.parts[0], name):
-                continue
-            return not (self.dir_only and not is_dir and i == len(path) - 1)
-        return False
+        first = self._first(path)
+        if first < 0:
+            return False
+        return not (self.dir_only and not is_dir and first == len(path) - 1)
+
+    def _first(self, path: tuple[str, ...]) -> int:
+        """The index of the first path element the name pattern matches, -1 for none."""
+        if self.literal is not None:
+            return path.index(self.literal) if self.literal in path else -1
+        if self.suffix is not None:
+            return next((i for i, name in enumerate(path) if name.endswith(self.suffix)), -1)
+        return next((i for i, name in enumerate(path) if _fnmatch(self.parts[0], name)), -1)
 
     def _glob(self, path: tuple[str, ...], is_dir: bool) -> bool:
         matched = traverse = False
@@ -107,7 +116,19 @@ def parse(line: str, domain: tuple[str, ...] = (), origin: str = "") -> Pattern:
     dir_only = line.endswith("/")
     if dir_only:
         line = line[:-1]
-    return Pattern(tuple(line.split("/")), domain, inclusion, dir_only, "/" in line, origin)
+    glob = "/" in line
+    name = line[3:] if line.startswith("**/") and "/" not in line[3:] else None
+    if name is not None:  # "**/x" matches like the name pattern "x" (first element, then rest)
+        glob = False
+    else:
+        name = None if glob else line
+    literal = suffix = None
+    if name is not None and not any(c in name for c in "*?[\\"):
+        literal = name
+    elif name is not None and name.startswith("*") and not any(c in name[1:] for c in "*?[\\"):
+        suffix = name[1:]
+    return Pattern(tuple(line.split("/")), domain, inclusion, dir_only, glob, origin,
+                   literal, suffix)
 
 
 def read_patterns(text: str, domain: tuple[str, ...] = (), origin: str = "") -> list[Pattern]:
@@ -125,7 +146,21 @@ class Matcher:
 
     patterns: tuple[Pattern, ...]
 
+    @cached_property
+    def _quick(self) -> tuple[frozenset[str], tuple[str, ...]] | None:
+        """When every pattern excludes by a whole name or an ending (the defaults), the names
+        and endings that can match at all: a file with none of them is in the artifact."""
+        if any(p.inclusion or (p.literal is None and p.suffix is None) for p in self.patterns):
+            return None
+        return (frozenset(p.literal for p in self.patterns if p.literal is not None),
+                tuple(p.suffix for p in self.patterns if p.suffix is not None))
+
     def excluded(self, file: str) -> Pattern | None:
+        quick = self._quick
+        if quick is not None:
+            names = file.split("/")
+            if quick[0].isdisjoint(names) and not any(n.endswith(quick[1]) for n in names):
+                return None
         path = tuple(file.split("/"))
         for pattern in reversed(self.patterns):
             if pattern.match(path):
