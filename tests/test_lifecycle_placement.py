@@ -40,9 +40,12 @@ def test_cluster_add_says_where_tenants_go_and_places_all_when_asked(fleet: Path
 
 
 def test_cluster_add_with_no_tenants_then_place_and_unplace_one(fleet: Path, capsys) -> None:
-    assert main(["cluster", "add", "qa", "--context", "qa", "--tenants", "none",
-                 "--dir", str(fleet)]) == 0
+    # no --context: the kube context is the cluster's name, as the template defaults it
+    assert main(["cluster", "add", "qa", "--tenants", "none", "--dir", str(fleet)]) == 0
     assert "places no tenant on cluster qa" in capsys.readouterr().out
+    answers = yaml.safe_load((fleet / ".copier-answers.yml").read_text())
+    assert {"name": "qa", "context": "qa"}.items() <= next(
+        c for c in answers["clusters"] if c["name"] == "qa").items()
     assert tenant_kustomizations(fleet, "qa") == []
     assert tenant_kustomizations(fleet, "staging") == ["tenant-dev-team"], "placement kept"
     commit(fleet, "qa")

@@ -22,7 +22,8 @@ def cluster() -> None:
 
 @cluster.command("add")
 @click.argument("name")
-@click.option("--context", required=True, metavar="CTX", help="kube context for bootstrap.")
+@click.option("--context", default=None, metavar="CTX",
+              help="kube context for bootstrap (default: the cluster's name, as the template's).")
 @click.option("--env", default=None, help="Environment (overlay) it runs (default: NAME).")
 @click.option("--dry-run", is_flag=True, help="Show the files that would change; touch nothing.")
 @click.option("--force", is_flag=True, help="Overwrite untracked/ignored files in the way "
@@ -31,7 +32,7 @@ def cluster() -> None:
               help="Tenants to run on the new cluster (default: as the answers say - only "
                    "tenants that name no clusters).")
 @DIR_OPTION
-def add(name: str, context: str, env: str | None, dry_run: bool, force: bool,
+def add(name: str, context: str | None, env: str | None, dry_run: bool, force: bool,
         tenants_on: str | None, root: Path) -> int:
     """Add cluster NAME (a copier update with the new clusters answer).
 
@@ -39,7 +40,7 @@ def add(name: str, context: str, env: str | None, dry_run: bool, force: bool,
     Example:
       flux-fleet cluster add qa --context qa-admin --env staging --dir fleet
     """
-    outcome = lifecycle.add_cluster(root, name, context, env, dry_run=dry_run, force=force,
+    outcome = lifecycle.add_cluster(root, name, context or name, env, dry_run=dry_run, force=force,
                                      tenants_on=tenants_on)
     echo_outcome(outcome, f"{'would add' if dry_run else 'added'} cluster {name}:")
     return exit_code(outcome)
