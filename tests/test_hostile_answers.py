@@ -99,3 +99,14 @@ def test_path_like_cluster_and_tenant_names_are_refused(tmp_path: Path, name: st
     assert code == 2
     assert not dest.exists()
     assert set(os.listdir(tmp_path)) == before
+
+
+def test_a_platform_fleet_refuses_a_tenant_name_copier_could_not_carry(tmp_path: Path) -> None:
+    """Found by the property test above on CI: an astral character in tenant_name broke a
+    computed answer inside Copier (exit 3); it is an answer error, reported before rendering."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["new", str(tmp_path / "dest"), "--defaults", "--data",
+                     "tenant_name=\U00010000"])
+    assert code == 2 and "tenant_name" in err.getvalue()
+    assert not (tmp_path / "dest").exists()

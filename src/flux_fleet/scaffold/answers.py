@@ -461,6 +461,8 @@ def validate(answers: Mapping[str, Any]) -> list[str]:
         if a.get("tenant_name") not in names:
             problems.append(f"tenant_name '{a.get('tenant_name')}': not one of the tenants "
                             f"({', '.join(map(str, names)) or 'none defined'})")
+    elif a.get("tenant_name") is not None:  # unused by a platform fleet, but computed with
+        problems += check_label("tenant_name", a.get("tenant_name"))  # (tenant_overlays)
     if platform and a.get("policies", True):
         problems += check_prefixes(a.get("allowed_source_prefixes"), a.get("tenants"))
     elif a.get("allowed_source_prefixes"):
