@@ -499,9 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         target = REPO / "docs" / "performance.md"
         old = target.read_text(encoding="utf-8") if target.is_file() else ""
-        if SCALE_START in old and SCALE_END in old:  # bench_scale.py's section stays
-            kept = old[old.index(SCALE_START):old.index(SCALE_END) + len(SCALE_END)]
-            text = text.rstrip("\n") + "\n\n" + kept + "\n"
+        if SCALE_START in old:  # bench_scale.py's section, and the notes after it, stay
+            kept = old[old.index(SCALE_START):]
+            text = text.rstrip("\n") + "\n\n" + kept.rstrip("\n") + "\n"
         target.write_text(text, encoding="utf-8")
         print(f"wrote {target}", file=sys.stderr)
         print(text)
