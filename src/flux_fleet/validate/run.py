@@ -32,6 +32,7 @@ from flux_fleet.validate import (
     flux_version,
     kustomize,
     loader,
+    plain_build,
     reconcile,
     repo_crds,
     sourceignore,
@@ -320,7 +321,10 @@ def _validate(root: Path, config: Config | None,
                                          refused=_refused(loaded.findings),
                                          omit=lambda f: bool(
                                              sourceignore.why_omitted(f, arts)),
-                                         cache=kept_builds)
+                                         cache=kept_builds,
+                                         parsed=plain_build.by_file(
+                                             documents, loaded.paths,
+                                             (f.file for f in loaded.findings)))
             _split(schema.check_objects(objects, store, strict=config.strict), raw, skipped)
             clock.lap("schema")
             built = building.result()

@@ -24,7 +24,7 @@ import os
 import posixpath
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -852,6 +852,7 @@ def build_all(
     refused: frozenset[str] = frozenset(),
     omit: Callable[[str], bool] | None = None,
     cache: build_cache.BuildCache | None = None,
+    parsed: Mapping[str, list[Document]] | None = None,
 ) -> BuildResult:
     """Build what each cluster applies from this repository, each distinct build once.
 
@@ -867,6 +868,8 @@ def build_all(
     ``omit``: files no cluster's artifact holds (``sourceignore``), left out of the stage.
     Builds read a staged copy of the repository (``staging``), never the checkout itself.
     ``cache``: kustomize outputs of earlier runs, by what each build reads (``build_cache``).
+    ``parsed``: the loader's documents of the files it read cleanly (``plain_build.by_file``):
+    plain builds take them instead of parsing those files again.
     """
     root = Path(root).resolve()
     result = BuildResult()
@@ -893,7 +896,7 @@ def build_all(
                                         str(t.id)))
         return result
     run = _Runner(root, cls, listing, objects, jobs or os.cpu_count() or 1, result, refused,
-                  cache=cache)
+                  cache=cache, loaded=parsed)
     with tempfile.TemporaryDirectory(prefix="flux-fleet-build-") as tmp:
         run.scratch = Path(tmp).resolve()
         run.staged = staging.stage(root, run.scratch / "repo", omit)
@@ -1061,6 +1064,7 @@ class _Runner:
     parsed: dict[tuple[str, str], _Parsed] = field(default_factory=dict)
     known: dict[str, Known] = field(default_factory=dict)  # cluster -> ConfigMaps/Secrets
     cache: build_cache.BuildCache | None = None
+    loaded: Mapping[str, list[Document]] | None = None  # the loader's documents, by file
 
     def __post_init__(self) -> None:
         self.kdirs = _kustomize_dirs(self.listing, self.cls)
@@ -1195,7 +1199,8 @@ class _Runner:
             t = first[key]
             found = plain_build.split(t.path, t.spec,
                                       _generated_resources(t.path, self.kdirs, self.listing),
-                                      self.kdirs, lambda rel: (root / rel).read_bytes())
+                                      self.kdirs, lambda rel: (root / rel).read_bytes(),
+                                      self.loaded)
             if found is not None:
                 out[key] = found
         return out
