@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from tree_files import write_tree
 
-from flux_fleet.validate import loader, plain_build
+from flux_fleet.validate import loader, plain_build, staging
 
 needs_kustomize = pytest.mark.skipif(
     not (shutil.which("kustomize") or shutil.which("kubectl")),
@@ -136,3 +136,90 @@ def test_validate_finds_and_skips_the_same_with_and_without_the_loaders_document
     assert seen(reused)[0], "the tree should have findings in built objects"
     assert seen(reused) == seen(again)
     assert any(s[2] == "sops" for s in seen(reused)[1]), "a skip from the build is compared"
+
+
+# --- staging: each file's artifact answer asked once; the scratch tree removed off-path -----
+
+SYNC_ROOT = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: flux-system, namespace: flux-system}
+spec: {interval: 1h, url: https://github.com/example/fleet, ref: {branch: main}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: flux-system, namespace: flux-system}
+spec: {interval: 1h, path: ./clusters/dev, prune: true,
+       sourceRef: {kind: GitRepository, name: flux-system}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps, namespace: flux-system}
+spec: {interval: 1h, path: ./apps, prune: true,
+       sourceRef: {kind: GitRepository, name: flux-system}}
+"""
+IGNORED = {
+    "clusters/dev/flux-system/gotk-sync.yaml": SYNC_ROOT,
+    ".sourceignore": "/apps/drafts/\n*.txt\n",
+    "apps/kustomization.yaml": "resources: [cm.yaml, deploy.yaml, drafts/x.yaml]\n",
+    "apps/cm.yaml": CM.format(name="cm", value="x"),
+    "apps/deploy.yaml": DEPLOY.format(name="web"),
+    "apps/drafts/x.yaml": CM.format(name="x", value="y"),  # not in the artifact: build fails
+    "apps/notes.txt": "not yaml, not in the artifact\n",
+    "apps/README.md": "not yaml, in the artifact\n",
+}
+
+
+def test_answered_gives_what_asking_gives_and_asks_only_for_unlisted_files() -> None:
+    def ask(rel: str) -> bool:
+        asked.append(rel)
+        return rel.endswith(".txt") or rel.startswith("apps/drafts/")
+
+    asked: list[str] = []
+    listed = ["apps/cm.yaml", "apps/drafts/x.yaml"]
+    omit = staging.answered(listed, ["apps/drafts/x.yaml"], ask)
+    names = [*listed, "apps/notes.txt", "apps/README.md"]
+    got = [omit(n) for n in names]
+    assert asked == ["apps/notes.txt", "apps/README.md"]
+    asked.clear()
+    assert got == [ask(n) for n in names]
+
+
+@needs_kustomize
+def test_validate_finds_and_skips_the_same_with_the_cheaper_stage(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from flux_fleet import validate
+    from flux_fleet.validate.checks import build
+
+    root = write_tree(tmp_path / "repo", IGNORED)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    staged: list[set[str]] = []
+    real_stage = staging.stage
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        out = real_stage(*args, **kwargs)
+        staged.append({p.relative_to(out.root).as_posix() for p in out.root.rglob("*")
+                       if p.is_file()})
+        return out
+
+    monkeypatch.setattr(staging, "stage", recording)
+    cheaper = validate.validate(root)
+    assert not list(scratch.iterdir()), "the scratch tree is gone when validate returns"
+
+    monkeypatch.setattr(staging, "answered", lambda listed, omitted, ask: ask)
+    monkeypatch.setattr(build.staging, "discard", shutil.rmtree)  # removed in line, as before
+    full = validate.validate(root)
+
+    def seen(result: Any) -> tuple[list[Any], list[Any]]:
+        return (sorted((f.rule, f.file, f.line, f.column, f.message) for f in result.findings),
+                sorted((s.file, s.line, s.what, s.reason, s.object) for s in result.skipped))
+
+    assert staged[0] == staged[1]
+    assert "apps/README.md" in staged[0] and "apps/notes.txt" not in staged[0]
+    assert "apps/drafts/x.yaml" not in staged[0]
+    assert any(f[0] == "FF301" for f in seen(cheaper)[0]), "the build of apps should fail"
+    assert seen(cheaper) == seen(full)

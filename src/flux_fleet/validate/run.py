@@ -36,6 +36,7 @@ from flux_fleet.validate import (
     reconcile,
     repo_crds,
     sourceignore,
+    staging,
     suppress,
 )
 from flux_fleet.validate.checks import build, drift, references, schema, tenancy
@@ -277,6 +278,7 @@ def _validate(root: Path, config: Config | None,
     # folder leaves out are in no cluster (not built, not checked, not referenced)
     arts = sourceignore.artifacts(root, ((r.folder, r.spec_ignore) for r in roots))
     omitted = {f: why for f in listing if (why := sourceignore.why_omitted(f, arts))}
+    omit = staging.answered(listing, omitted, lambda f: bool(sourceignore.why_omitted(f, arts)))
     if omitted:
         listing = [f for f in listing if f not in omitted]
         skipped.extend(Skipped(f, 1, "artifact", f"not in the source's artifact: {why}")
@@ -319,8 +321,7 @@ def _validate(root: Path, config: Config | None,
                                          jobs=config.build_jobs, classification=cls,
                                          listing=listing, roots=roots,
                                          refused=_refused(loaded.findings),
-                                         omit=lambda f: bool(
-                                             sourceignore.why_omitted(f, arts)),
+                                         omit=omit,
                                          cache=kept_builds,
                                          parsed=plain_build.by_file(
                                              documents, loaded.paths,
@@ -403,5 +404,6 @@ def _validate(root: Path, config: Config | None,
     stats.skipped = len(result.skipped)
     stats.by_severity = Counter(f.severity for f in result.findings)
     clock.lap("filter")
+    staging.settle()  # the build's scratch tree, removed while the rules ran
     stats.wall = time.perf_counter() - start
     return result

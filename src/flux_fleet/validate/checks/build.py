@@ -897,7 +897,8 @@ def build_all(
         return result
     run = _Runner(root, cls, listing, objects, jobs or os.cpu_count() or 1, result, refused,
                   cache=cache, loaded=parsed)
-    with tempfile.TemporaryDirectory(prefix="flux-fleet-build-") as tmp:
+    tmp = tempfile.mkdtemp(prefix="flux-fleet-build-")
+    try:
         run.scratch = Path(tmp).resolve()
         run.staged = staging.stage(root, run.scratch / "repo", omit)
         by_cluster = {r.cluster: r for r in roots}
@@ -932,6 +933,8 @@ def build_all(
                         visited.add((child.cluster, child.id))
                         children.append(child)
             targets = children
+    finally:
+        staging.discard(Path(tmp))  # removed while the rules run (``staging.settle``)
     result.count, result.processes = run.count, run.processes
     return result
 
