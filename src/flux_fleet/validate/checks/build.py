@@ -499,13 +499,12 @@ def _sources(objects: list[KObject]) -> _FileIndex:
     return index
 
 
-def _source_file(data: dict[str, Any], reach: _Reach, index: _FileIndex) -> str:
+def _source_file(oid: ObjectId, reach: _Reach, index: _FileIndex) -> str:
     """The file a built object came from: the one reachable file object of that kind and name
     (the namespace decides between several); "" when generated, renamed or ambiguous.
 
     The same-namespace lookup comes first: a name like a tenant's ServiceAccount ``flux`` is
     in every tenant's folder, and scanning them all per object would be quadratic."""
-    oid = ObjectId.of(data)
     exact = [o for o in index.by_id.get(oid, ()) if o.document.file in reach.files]
     if len(exact) == 1:
         return exact[0].document.file
@@ -797,8 +796,9 @@ def _objects(text: str, target: _Target, reach: _Reach,
                 if isinstance(extra, dict) and extra:
                     current = meta.get(key) if isinstance(meta.get(key), dict) else {}
                     meta[key] = {**current, **extra}
-        out.append(KObject(ObjectId.of(data), str(data.get("apiVersion", "")), data, home,
-                           built_by=target.id, source_file=_source_file(data, reach, index)))
+        oid = ObjectId.of(data)  # commonMetadata above changes no part of it
+        out.append(KObject(oid, str(data.get("apiVersion", "")), data, home,
+                           built_by=target.id, source_file=_source_file(oid, reach, index)))
     return out
 
 
