@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flux_fleet.model import Document
@@ -66,10 +66,29 @@ def substitutes(spec: Mapping[str, Any]) -> bool:
     return bool(values) or bool(post.get("substituteFrom"))
 
 
+def by_file(documents: Iterable[Document], read: Iterable[str],
+            problems: Iterable[str]) -> dict[str, list[Document]]:
+    """The loader's documents of each file it read without a problem (``read``: the files it
+    read, ``problems``: the files any of its findings is in), for ``split`` to take instead
+    of parsing those files a second time."""
+    bad = frozenset(problems)
+    out: dict[str, list[Document]] = {name: [] for name in read if name not in bad}
+    for doc in documents:
+        found = out.get(doc.file)
+        if found is not None:
+            found.append(doc)
+    return out
+
+
 def split(path: str, spec: Mapping[str, Any], resources: Sequence[str],
-          kdirs: Iterable[str], read: Callable[[str], bytes]) -> Split | None:
+          kdirs: Iterable[str], read: Callable[[str], bytes],
+          parsed: Mapping[str, Sequence[Document]] | None = None) -> Split | None:
     """The plain part of the build of ``path`` (``resources``: the generated kustomization's,
-    repository-relative), or None when kustomize must build all of it."""
+    repository-relative), or None when kustomize must build all of it.
+
+    ``parsed``: the loader's documents by file (``by_file``). The staged file is a hard link
+    to (or a copy of) the file the loader read, so its documents are the loader's: they are
+    taken from there, placed as a parse of the staged file would place them."""
     kdirs = frozenset(kdirs)
     if path in kdirs or substitutes(spec) or any(spec.get(k) for k in BUILD_OPTIONS):
         return None
@@ -83,7 +102,7 @@ def split(path: str, spec: Mapping[str, Any], resources: Sequence[str],
         if not res.endswith((".yaml", ".yml")):
             return None
         raw = read(res)
-        found = _manifests(res, raw)
+        found = _manifests(res, raw, None if parsed is None else parsed.get(res))
         if found is None:
             return None
         docs.extend(found)
@@ -92,10 +111,15 @@ def split(path: str, spec: Mapping[str, Any], resources: Sequence[str],
     return Split(tuple(docs), tuple(rest), "\n---\n".join(texts))
 
 
-def _manifests(name: str, raw: bytes) -> list[Document] | None:
+def _manifests(name: str, raw: bytes,
+               loaded: Sequence[Document] | None = None) -> list[Document] | None:
     if raw.lstrip().startswith(b"%") or _RISKY.search(raw) or _YAML11.search(raw):
         return None
-    docs, problems = load_text(raw, f"<kustomize build {name}>")
+    file = f"<kustomize build {name}>"
+    if loaded is not None:  # what load_text(raw, file) gives, without parsing it again
+        docs, problems = [replace(d, file=file) for d in loaded], []
+    else:
+        docs, problems = load_text(raw, file)
     if problems or not all(_is_object(d.data) for d in docs):
         return None
     return docs

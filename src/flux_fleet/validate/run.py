@@ -32,9 +32,11 @@ from flux_fleet.validate import (
     flux_version,
     kustomize,
     loader,
+    plain_build,
     reconcile,
     repo_crds,
     sourceignore,
+    staging,
     suppress,
 )
 from flux_fleet.validate.checks import build, drift, references, schema, tenancy
@@ -276,6 +278,7 @@ def _validate(root: Path, config: Config | None,
     # folder leaves out are in no cluster (not built, not checked, not referenced)
     arts = sourceignore.artifacts(root, ((r.folder, r.spec_ignore) for r in roots))
     omitted = {f: why for f in listing if (why := sourceignore.why_omitted(f, arts))}
+    omit = staging.answered(listing, omitted, lambda f: bool(sourceignore.why_omitted(f, arts)))
     if omitted:
         listing = [f for f in listing if f not in omitted]
         skipped.extend(Skipped(f, 1, "artifact", f"not in the source's artifact: {why}")
@@ -318,9 +321,11 @@ def _validate(root: Path, config: Config | None,
                                          jobs=config.build_jobs, classification=cls,
                                          listing=listing, roots=roots,
                                          refused=_refused(loaded.findings),
-                                         omit=lambda f: bool(
-                                             sourceignore.why_omitted(f, arts)),
-                                         cache=kept_builds)
+                                         omit=omit,
+                                         cache=kept_builds,
+                                         parsed=plain_build.by_file(
+                                             documents, loaded.paths,
+                                             (f.file for f in loaded.findings)))
             _split(schema.check_objects(objects, store, strict=config.strict), raw, skipped)
             clock.lap("schema")
             built = building.result()
@@ -399,5 +404,6 @@ def _validate(root: Path, config: Config | None,
     stats.skipped = len(result.skipped)
     stats.by_severity = Counter(f.severity for f in result.findings)
     clock.lap("filter")
+    staging.settle()  # the build's scratch tree, removed while the rules ran
     stats.wall = time.perf_counter() - start
     return result

@@ -24,7 +24,7 @@ import os
 import posixpath
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -499,13 +499,12 @@ def _sources(objects: list[KObject]) -> _FileIndex:
     return index
 
 
-def _source_file(data: dict[str, Any], reach: _Reach, index: _FileIndex) -> str:
+def _source_file(oid: ObjectId, reach: _Reach, index: _FileIndex) -> str:
     """The file a built object came from: the one reachable file object of that kind and name
     (the namespace decides between several); "" when generated, renamed or ambiguous.
 
     The same-namespace lookup comes first: a name like a tenant's ServiceAccount ``flux`` is
     in every tenant's folder, and scanning them all per object would be quadratic."""
-    oid = ObjectId.of(data)
     exact = [o for o in index.by_id.get(oid, ()) if o.document.file in reach.files]
     if len(exact) == 1:
         return exact[0].document.file
@@ -797,8 +796,9 @@ def _objects(text: str, target: _Target, reach: _Reach,
                 if isinstance(extra, dict) and extra:
                     current = meta.get(key) if isinstance(meta.get(key), dict) else {}
                     meta[key] = {**current, **extra}
-        out.append(KObject(ObjectId.of(data), str(data.get("apiVersion", "")), data, home,
-                           built_by=target.id, source_file=_source_file(data, reach, index)))
+        oid = ObjectId.of(data)  # commonMetadata above changes no part of it
+        out.append(KObject(oid, str(data.get("apiVersion", "")), data, home,
+                           built_by=target.id, source_file=_source_file(oid, reach, index)))
     return out
 
 
@@ -852,6 +852,7 @@ def build_all(
     refused: frozenset[str] = frozenset(),
     omit: Callable[[str], bool] | None = None,
     cache: build_cache.BuildCache | None = None,
+    parsed: Mapping[str, list[Document]] | None = None,
 ) -> BuildResult:
     """Build what each cluster applies from this repository, each distinct build once.
 
@@ -867,6 +868,8 @@ def build_all(
     ``omit``: files no cluster's artifact holds (``sourceignore``), left out of the stage.
     Builds read a staged copy of the repository (``staging``), never the checkout itself.
     ``cache``: kustomize outputs of earlier runs, by what each build reads (``build_cache``).
+    ``parsed``: the loader's documents of the files it read cleanly (``plain_build.by_file``):
+    plain builds take them instead of parsing those files again.
     """
     root = Path(root).resolve()
     result = BuildResult()
@@ -893,8 +896,9 @@ def build_all(
                                         str(t.id)))
         return result
     run = _Runner(root, cls, listing, objects, jobs or os.cpu_count() or 1, result, refused,
-                  cache=cache)
-    with tempfile.TemporaryDirectory(prefix="flux-fleet-build-") as tmp:
+                  cache=cache, loaded=parsed)
+    tmp = tempfile.mkdtemp(prefix="flux-fleet-build-")
+    try:
         run.scratch = Path(tmp).resolve()
         run.staged = staging.stage(root, run.scratch / "repo", omit)
         by_cluster = {r.cluster: r for r in roots}
@@ -929,6 +933,8 @@ def build_all(
                         visited.add((child.cluster, child.id))
                         children.append(child)
             targets = children
+    finally:
+        staging.discard(Path(tmp))  # removed while the rules run (``staging.settle``)
     result.count, result.processes = run.count, run.processes
     return result
 
@@ -1061,6 +1067,7 @@ class _Runner:
     parsed: dict[tuple[str, str], _Parsed] = field(default_factory=dict)
     known: dict[str, Known] = field(default_factory=dict)  # cluster -> ConfigMaps/Secrets
     cache: build_cache.BuildCache | None = None
+    loaded: Mapping[str, list[Document]] | None = None  # the loader's documents, by file
 
     def __post_init__(self) -> None:
         self.kdirs = _kustomize_dirs(self.listing, self.cls)
@@ -1195,7 +1202,8 @@ class _Runner:
             t = first[key]
             found = plain_build.split(t.path, t.spec,
                                       _generated_resources(t.path, self.kdirs, self.listing),
-                                      self.kdirs, lambda rel: (root / rel).read_bytes())
+                                      self.kdirs, lambda rel: (root / rel).read_bytes(),
+                                      self.loaded)
             if found is not None:
                 out[key] = found
         return out
