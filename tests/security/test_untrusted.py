@@ -223,6 +223,18 @@ def test_fifo_listed_as_a_resource_is_never_opened(tmp_path):
     assert validate(repo).findings == []
 
 
+@pytest.mark.parametrize("name", [
+    "clusters/dev/flux-system/gotk-components.yaml",  # read for the pinned Flux version
+    "apps/.sourceignore",  # read for the artifact's ignore patterns
+])
+def test_fifo_where_the_validator_reads_a_header_is_never_opened(tmp_path, name):
+    repo = write_tree(tmp_path / "repo", {"apps/cm.yaml": CM})
+    (repo / name).parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(repo / name)
+    report = finishes(validate, repo)
+    assert report.findings == []
+
+
 # --- suppressions and config --------------------------------------------------------------
 
 

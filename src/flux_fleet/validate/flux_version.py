@@ -11,7 +11,9 @@ flux-fleet answers' ``flux_version``. The lowest one found speaks for the fleet.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +62,11 @@ def declared(root: Path, listing: Iterable[str], objects: Iterable[KObject],
     found: list[DeclaredVersion] = []
     for file in listing:
         if file.endswith("flux-system/gotk-components.yaml"):
-            try:
-                with open(root / file, "rb") as fh:
+            path = root / file
+            try:  # a regular file only: a FIFO planted under that name would block the read
+                if not stat.S_ISREG(os.lstat(path).st_mode):
+                    continue
+                with open(path, "rb") as fh:
                     head = fh.read(2048)
             except OSError:
                 continue
