@@ -8,24 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tree_files import write_tree
+from tree_files import gotk_sync, write_tree
 
 from flux_fleet.errors import UserError
 from flux_fleet.validate import sourceignore, validate
 from flux_fleet.validate.config import load_config
 
-SYNC = """\
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata: {name: flux-system, namespace: flux-system}
-spec: {interval: 1h, url: https://github.com/example/fleet, ref: {branch: main}IGNORE}
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: {name: flux-system, namespace: flux-system}
-spec: {interval: 1h, path: ./clusters/dev, prune: true,
-       sourceRef: {kind: GitRepository, name: flux-system}}
-"""
 APPS = """\
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
@@ -76,7 +64,7 @@ def test_a_nested_sourceignore_only_speaks_for_its_own_folder() -> None:
 
 def fleet(tmp_path: Path, extra: dict[str, str], ignore: str = "") -> Path:
     return write_tree(tmp_path, {
-        "clusters/dev/flux-system/gotk-sync.yaml": SYNC.replace("IGNORE", ignore),
+        "clusters/dev/flux-system/gotk-sync.yaml": gotk_sync(ignore),
         "clusters/dev/apps.yaml": APPS,
         **extra,
     })

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tree_files import write_tree
+from tree_files import gotk_sync, write_tree
 
 from flux_fleet.validate import loader, plain_build, staging
 
@@ -140,17 +140,7 @@ def test_validate_finds_and_skips_the_same_with_and_without_the_loaders_document
 
 # --- staging: each file's artifact answer asked once; the scratch tree removed off-path -----
 
-SYNC_ROOT = """\
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
-metadata: {name: flux-system, namespace: flux-system}
-spec: {interval: 1h, url: https://github.com/example/fleet, ref: {branch: main}}
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: {name: flux-system, namespace: flux-system}
-spec: {interval: 1h, path: ./clusters/dev, prune: true,
-       sourceRef: {kind: GitRepository, name: flux-system}}
+SYNC_ROOT = gotk_sync() + """\
 ---
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization

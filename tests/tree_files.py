@@ -18,3 +18,20 @@ def write_tree(root: Path, files: Mapping[str, str | bytes], *, dedent: bool = F
         else:
             path.write_text(textwrap.dedent(content).lstrip("\n") if dedent else content)
     return root
+
+
+def gotk_sync(source_spec_extra: str = "", path: str = "./clusters/dev") -> str:
+    """A committed ``gotk-sync.yaml`` as ``flux bootstrap`` writes it (GitRepository and
+    Kustomization ``flux-system``) for the tests' fleet at github.com/example/fleet;
+    ``source_spec_extra`` adds to the GitRepository's spec (e.g. ``", ignore: '/x/'"``)."""
+    return (
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n"
+        "metadata: {name: flux-system, namespace: flux-system}\n"
+        "spec: {interval: 1h, url: https://github.com/example/fleet, ref: {branch: main}"
+        f"{source_spec_extra}}}\n"
+        "---\n"
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+        "metadata: {name: flux-system, namespace: flux-system}\n"
+        f"spec: {{interval: 1h, path: {path}, prune: true,\n"
+        "       sourceRef: {kind: GitRepository, name: flux-system}}\n"
+    )

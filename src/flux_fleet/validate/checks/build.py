@@ -755,9 +755,6 @@ def _objects(text: str, target: _Target, reach: _Reach,
              result: BuildResult, memo: dict[tuple[str, str], _Parsed],
              known: Known | None = None) -> list[KObject]:
     text, unknown = _postbuild(text, target.spec, target.id.namespace, known)
-    post = target.spec.get("postBuild") if isinstance(target.spec.get("postBuild"), dict) else {}
-    resolved = bool(post.get("substituteFrom")) and _substitute_from(
-        post, target.id.namespace, known or {}) is not None
     meta_common = target.spec.get("commonMetadata")
     # commonMetadata changes the objects below: they get a parse of their own
     docs, problems = _parse_built(text, target, {} if isinstance(meta_common, dict) else memo)
@@ -769,6 +766,8 @@ def _objects(text: str, target: _Target, reach: _Reach,
     if unknown:
         post = target.spec.get("postBuild") or {}
         names = ", ".join(sorted(unknown))
+        resolved = bool(post.get("substituteFrom")) and _substitute_from(
+            post, target.id.namespace, known or {}) is not None
         if post.get("substituteFrom") and not resolved:
             line = where.locate(("spec", "postBuild", "substituteFrom"))[0]
             result.skips.append(Skipped(home.file, line, "substitution",
@@ -1236,5 +1235,8 @@ class _Runner:
 
     def _preparse(self, target: _Target, text: str) -> None:
         """Parse a build's output while the other builds run (what ``_objects`` will ask)."""
+        post = target.spec.get("postBuild")
+        if isinstance(post, dict) and post.get("substituteFrom"):
+            return  # its values come from the builds before it: parsed when they are known
         if not isinstance(target.spec.get("commonMetadata"), dict):
             _parse_built(_postbuild(text, target.spec)[0], target, self.parsed)
