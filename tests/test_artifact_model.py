@@ -379,3 +379,21 @@ def test_a_kind_the_repository_defines_is_checked_against_its_crd(tmp_path: Path
     result = validate(tmp_path, Config(build=False))
     assert [f.rule for f in result.findings] == rules
     assert not any("no schema for example.com/v1" in s.reason for s in result.skipped)
+
+
+def test_a_root_and_a_child_applying_one_folder_are_reported_at_the_child(tmp_path: Path) -> None:
+    """The root folder has no kustomization.yaml, so the generated one takes its sub-folder
+    with a kustomization.yaml in as a resource (fluxcd/pkg generator), and a child Kustomization
+    applies that folder again: two owners of one object. The installer's root is written in no
+    file; the finding is where the user can act, the child's spec.path."""
+    repo = write_tree(tmp_path, {
+        "kubernetes/flux-system/flux-instance.yaml": CHART_INSTANCE.replace("CHART",
+                                                                            "flux-instance"),
+        "setup/cluster/app/kustomization.yaml": ("apiVersion: kustomize.config.k8s.io/v1beta1\n"
+                                                 "kind: Kustomization\nresources: [cm.yaml]\n"),
+        "setup/cluster/app/cm.yaml": CM,
+        "setup/cluster/app.yaml": APPS.replace("name: apps", "name: app").replace(
+            "path: ./apps", "path: ./setup/cluster/app"),
+    })
+    found = [(f.rule, f.file, f.path) for f in validate(repo).findings]
+    assert found == [("FF406", "setup/cluster/app.yaml", "spec.path")]

@@ -660,8 +660,10 @@ def applied_twice(view: FleetView) -> Iterator[Finding]:
                     pairs[(scope, a, b)].append(oid)
     for (scope, a, b), oids in sorted(pairs.items()):
         oids.sort()
-        kustomization = view.find(scope.split("@", 1)[0], b.id.group, b.id.kind,
-                                  b.id.namespace, b.id.name)
+        # at a Kustomization written in a file (a root made by an installer has none)
+        kustomization = next((k for k in (view.find(scope.split("@", 1)[0], key.id.group,
+                                                    key.id.kind, key.id.namespace, key.id.name)
+                                          for key in (b, a)) if k is not None), None)
         sample = ", ".join(str(o) for o in oids[:3]) + (
             f" and {len(oids) - 3} more" if len(oids) > 3 else ""
         )
