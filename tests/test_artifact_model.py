@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tree_files import gotk_sync, write_tree
+from tree_files import gotk_sync, patching_parent, write_tree
 
 from flux_fleet.errors import UserError
 from flux_fleet.validate import sourceignore, validate
@@ -111,23 +111,7 @@ def test_the_sync_sources_spec_ignore_counts_like_a_sourceignore(tmp_path: Path)
 
 
 OCI_TREE = {
-    "deploy/clusters/dev/apps.yaml": """\
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: {name: apps, namespace: flux-system}
-spec:
-  interval: 1h
-  path: ./apps
-  prune: true
-  sourceRef: {kind: OCIRepository, name: flux-system}
-  patches:
-    - target: {kind: Kustomization}
-      patch: |-
-        apiVersion: kustomize.toolkit.fluxcd.io/v1
-        kind: Kustomization
-        metadata: {name: _}
-        spec: {interval: 30m, prune: true}
-""",
+    "deploy/clusters/dev/apps.yaml": patching_parent("OCIRepository"),
     "deploy/apps/web.yaml": """\
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization

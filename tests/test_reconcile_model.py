@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tree_files import gotk_sync, write_tree
+from tree_files import gotk_sync, patching_parent, write_tree
 
 from flux_fleet.model import Document, KObject, ObjectId
 from flux_fleet.validate import validate
@@ -31,23 +31,7 @@ def test_a_parents_patches_reach_the_child_kustomizations_it_applies(tmp_path: P
     """The parent sets interval and prune on every child: the children's files omit them."""
     repo = write_tree(tmp_path, {
         "clusters/dev/flux-system/gotk-sync.yaml": SYNC,
-        "clusters/dev/apps.yaml": """\
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: {name: apps, namespace: flux-system}
-spec:
-  interval: 1h
-  path: ./apps
-  prune: true
-  sourceRef: {kind: GitRepository, name: flux-system}
-  patches:
-    - target: {kind: Kustomization}
-      patch: |-
-        apiVersion: kustomize.toolkit.fluxcd.io/v1
-        kind: Kustomization
-        metadata: {name: _}
-        spec: {interval: 30m, prune: true}
-""",
+        "clusters/dev/apps.yaml": patching_parent("GitRepository"),
         "apps/podinfo.yaml": (
             "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
             "metadata: {name: podinfo, namespace: flux-system}\n"

@@ -35,3 +35,17 @@ def gotk_sync(source_spec_extra: str = "", path: str = "./clusters/dev") -> str:
         f"spec: {{interval: 1h, path: {path}, prune: true,\n"
         "       sourceRef: {kind: GitRepository, name: flux-system}}\n"
     )
+
+
+def patching_parent(source_kind: str = "GitRepository", path: str = "./apps") -> str:
+    """A Flux Kustomization ``apps`` whose ``spec.patches`` give every child Kustomization it
+    applies ``interval`` and ``prune`` (the idiom real fleets use, e.g. xunholy, billimek)."""
+    return (
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+        "metadata: {name: apps, namespace: flux-system}\nspec:\n  interval: 1h\n"
+        f"  path: {path}\n  prune: true\n"
+        f"  sourceRef: {{kind: {source_kind}, name: flux-system}}\n"
+        "  patches:\n    - target: {kind: Kustomization}\n      patch: |-\n"
+        "        apiVersion: kustomize.toolkit.fluxcd.io/v1\n        kind: Kustomization\n"
+        "        metadata: {name: _}\n        spec: {interval: 30m, prune: true}\n"
+    )
