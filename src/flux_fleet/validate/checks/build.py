@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from flux_fleet.validate import (
     reconcile,
     redact,
     staging,
+    varsub,
 )
 from flux_fleet.validate.artifact_generator import FolderCopy, external_artifacts, source_path
 from flux_fleet.validate.loader import discover, load_text
@@ -94,7 +94,10 @@ KUSTOMIZE_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 KUSTOMIZE_GROUP = "kustomize.config.k8s.io"
 FLUX_KS_GROUP = "kustomize.toolkit.fluxcd.io"
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
-SUBSTITUTE_MARK = "kustomize.toolkit.fluxcd.io/substitute"
+SUBSTITUTE_MARK = varsub.DISABLE_KEY
+Known = varsub.Known
+known_values = varsub.known_values
+substitute = varsub.substitute
 # Not in the artifact source-controller hands to kustomize-controller (its default ignores).
 _ARTIFACT_EXCLUDED_DIRS = (".git", ".github", ".circleci")
 _ARTIFACT_EXCLUDED_FILES = (".travis.yml", ".gitlab-ci.yml", "appveyor.yml", ".drone.yml",
@@ -585,161 +588,13 @@ def _wrapper(target: _Target, root: Path, workdir: Path, kdirs: frozenset[str],
     return kus
 
 
-_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
-_OPS = (":-", ":=", "-", "=")
-
-
-def substitute(text: str, values: dict[str, str]) -> tuple[str, set[str]]:
-    """Flux postBuild substitution on one manifest; returns the text and the unknown names.
-
-    As kustomize-controller's envsubst (fluxcd/pkg ``envsubst``, after drone/envsubst):
-    ``${VAR}`` takes the value, ``${VAR:-default}``/``${VAR:=default}`` fall back when unset
-    or empty, ``${VAR-default}``/``${VAR=default}`` only when unset, and a default may itself
-    hold substitutions (``${CLAIM:-${APP}}``); ``$$`` is a literal ``$`` (so ``$${VAR}`` stays
-    ``${VAR}``). Names without a value here are left as written and reported: their values
-    may come from ``substituteFrom`` objects that are not in the repository.
-    """
-    unknown: set[str] = set()
-    if "$" not in text:
-        return text, unknown
-    out, _ = _subst(text, 0, values, unknown, nested=False)
-    return out, unknown
-
-
-def _subst(text: str, i: int, values: dict[str, str], unknown: set[str],
-           nested: bool) -> tuple[str, int]:
-    """Substitute from ``i`` to the end (or, ``nested``, to the ``}`` closing a default)."""
-    out: list[str] = []
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if nested and c == "}":
-            return "".join(out), i
-        if c != "$":
-            j = text.find("$", i)
-            if nested:
-                k = text.find("}", i)
-                j = k if j < 0 or (0 <= k < j) else j
-            j = n if j < 0 else j
-            out.append(text[i:j])
-            i = j
-            continue
-        if text.startswith("$$", i):
-            out.append("$")
-            i += 2
-            continue
-        if not text.startswith("${", i):
-            out.append("$")
-            i += 1
-            continue
-        name = _NAME.match(text, i + 2)
-        if name is None:
-            out.append("${")
-            i += 2
-            continue
-        j = name.end()
-        key = name.group(0)
-        op = next((o for o in _OPS if text.startswith(o, j)), None)
-        if op is None and j < n and text[j] == "}":
-            if key in values:
-                out.append(values[key])
-            else:
-                unknown.add(key)
-                out.append(text[i:j + 1])
-            i = j + 1
-            continue
-        if op is None:
-            out.append(text[i:j])
-            i = j
-            continue
-        default, end = _subst(text, j + len(op), values, unknown, nested=True)
-        if end >= n:  # no closing brace: not a substitution
-            out.append(text[i:j + len(op)])
-            i = j + len(op)
-            continue
-        value = values.get(key)
-        fallback = not value if op.startswith(":") else value is None
-        out.append(default if fallback else str(value))
-        i = end + 1
-    return "".join(out), i
-
-
-#: What a cluster holds of the ConfigMaps and Secrets this repository applies to it:
-#: (kind, namespace, name) -> their data, or None when the values cannot be read (SOPS).
-Known = dict[tuple[str, str, str], "dict[str, str] | None"]
-
-
-def known_values(objs: Iterable[KObject]) -> Known:
-    """The ConfigMaps' data among built objects. Secrets are known to exist but their values
-    are not used: a value substituted from a Secret could end up quoted in a finding, and a
-    report must never carry a Secret's content (docs/security.md)."""
-    out: Known = {}
-    for obj in objs:
-        if obj.id.group or obj.id.kind not in ("ConfigMap", "Secret"):
-            continue
-        key = (obj.id.kind, obj.id.namespace, obj.id.name)
-        raw = obj.data.get("data")
-        if obj.id.kind == "Secret" or "sops" in obj.data:
-            out[key] = None
-        else:
-            out[key] = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
-    return out
-
-
-def _substitute_from(post: dict[str, Any], namespace: str,
-                     known: Known) -> dict[str, str] | None:
-    """The variables ``substituteFrom`` gives, as kustomize-controller reads them: each
-    ConfigMap/Secret in the Kustomization's namespace, later entries over earlier ones; an
-    ``optional`` one may be missing. None when one cannot be read here (not applied by this
-    repository to this cluster as far as the tree has been followed, or encrypted)."""
-    values: dict[str, str] = {}
-    for ref in post.get("substituteFrom") or []:
-        if not isinstance(ref, dict):
-            return None
-        key = (str(ref.get("kind") or ""), namespace, str(ref.get("name") or ""))
-        if key not in known:
-            if ref.get("optional") is True:
-                continue
-            return None
-        data = known[key]
-        if data is None:
-            return None
-        values.update(data)
-    return values
-
-
-def _postbuild(text: str, spec: dict[str, Any], namespace: str = "",
-               known: Known | None = None) -> tuple[str, set[str]]:
-    post = spec.get("postBuild")
-    if not isinstance(post, dict):
-        return text, set()
-    raw = post.get("substitute") if isinstance(post.get("substitute"), dict) else {}
-    inline = {str(k): str(v).replace("\n", "") for k, v in raw.items()}
-    if not inline and not post.get("substituteFrom"):
-        return text, set()  # the controller substitutes only when it has variables
-    found = _substitute_from(post, namespace, known or {}) if post.get("substituteFrom") else {}
-    values = {**(found or {}), **inline}  # postBuild.substitute wins over substituteFrom
-    unknown: set[str] = set()
-    chunks = re.split(r"(?m)^---[ \t]*$", text)
-    out = []
-    for chunk in chunks:
-        if f"{SUBSTITUTE_MARK}: disabled" in chunk:
-            out.append(chunk)
-            continue
-        new, missing = substitute(chunk, values)
-        unknown |= missing
-        out.append(new)
-    return "---".join(out), unknown
-
-
 _Parsed = tuple[list[Document], list[Finding]]
 
 
 def _parse_built(text: str, target: _Target, memo: dict[tuple[str, str], _Parsed]) -> _Parsed:
-    """kustomize's output as documents. Clusters of one environment substitute the same
-    values into a shared base: that text is parsed once and its objects' data shared, which
-    is safe because nothing downstream changes an object (commonMetadata, which does, is
-    applied to a private copy)."""
+    """kustomize's output as documents. Clusters build the same base: that text is parsed
+    once and its objects' data shared, which is safe because nothing downstream changes an
+    object (substitution makes new ones; commonMetadata is applied to a private copy)."""
     key = (target.path, text)
     found = memo.get(key)
     if found is None:
@@ -753,31 +608,35 @@ def _parse_built(text: str, target: _Target, memo: dict[tuple[str, str], _Parsed
 def _objects(text: str, target: _Target, reach: _Reach,
              index: _FileIndex,
              result: BuildResult, memo: dict[tuple[str, str], _Parsed],
-             known: Known | None = None) -> list[KObject]:
-    text, unknown = _postbuild(text, target.spec, target.id.namespace, known)
+             known: Known | None = None, subs: varsub.Memo | None = None) -> list[KObject]:
     meta_common = target.spec.get("commonMetadata")
     # commonMetadata changes the objects below: they get a parse of their own
     docs, problems = _parse_built(text, target, {} if isinstance(meta_common, dict) else memo)
     where = target.where
     home = target.home
-    for problem in problems:  # substituted values can break the YAML, as in the controller
-        result.findings.append(_R["FF301"].at(where, ("spec", "postBuild"),
+    for problem in problems:
+        result.findings.append(_R["FF301"].at(where, ("spec", "path"),
                                               f"Built output is not valid YAML: {problem.message}"))
-    if unknown:
-        post = target.spec.get("postBuild") or {}
-        names = ", ".join(sorted(unknown))
-        resolved = bool(post.get("substituteFrom")) and _substitute_from(
-            post, target.id.namespace, known or {}) is not None
-        if post.get("substituteFrom") and not resolved:
-            line = where.locate(("spec", "postBuild", "substituteFrom"))[0]
-            result.skips.append(Skipped(home.file, line, "substitution",
-                                        f"values of {names} come from substituteFrom "
-                                        "(not available offline); left as ${VAR}",
-                                        str(target.id)))
-        else:
-            result.findings.append(_R["FF303"].at(
+    found = varsub.variables(target.spec, target.id.namespace, known)
+    if found is not None:
+        done = varsub.apply(docs, found, subs if subs is not None else varsub.Memo())
+        docs = done.documents
+        for message in done.problems:  # substituted values can break the YAML, as in Flux
+            result.findings.append(_R["FF301"].at(
                 where, ("spec", "postBuild"),
-                f"Undefined substitution variable(s) {names}: Flux replaces them with ''"))
+                f"Built output is not valid YAML after substitution: {message}"))
+        if done.unknown:
+            names = ", ".join(sorted(done.unknown))
+            if not found.resolved:
+                line = where.locate(("spec", "postBuild", "substituteFrom"))[0]
+                result.skips.append(Skipped(home.file, line, "substitution",
+                                            f"values of {names} come from substituteFrom "
+                                            "(not available offline); left as ${VAR}",
+                                            str(target.id)))
+            else:
+                result.findings.append(_R["FF303"].at(
+                    where, ("spec", "postBuild"),
+                    f"Undefined substitution variable(s) {names}: Flux replaces them with ''"))
     out: list[KObject] = []
     for doc in docs:
         data = doc.data
@@ -1067,6 +926,7 @@ class _Runner:
     known: dict[str, Known] = field(default_factory=dict)  # cluster -> ConfigMaps/Secrets
     cache: build_cache.BuildCache | None = None
     loaded: Mapping[str, list[Document]] | None = None  # the loader's documents, by file
+    subs: varsub.Memo = field(default_factory=varsub.Memo)  # substitution work shared
 
     def __post_init__(self) -> None:
         self.kdirs = _kustomize_dirs(self.listing, self.cls)
@@ -1116,7 +976,7 @@ class _Runner:
                 continue
             known = self.known.setdefault(t.cluster, {})
             objs = _objects(text, t, self.reaches[t.key], self.index, self.result, self.parsed,
-                            known)
+                            known, self.subs)
             known.update(known_values(objs))
             self.result.built.setdefault(t.build_key, []).extend(objs)
             self.result.reached |= self.reaches[t.key].files
@@ -1235,8 +1095,5 @@ class _Runner:
 
     def _preparse(self, target: _Target, text: str) -> None:
         """Parse a build's output while the other builds run (what ``_objects`` will ask)."""
-        post = target.spec.get("postBuild")
-        if isinstance(post, dict) and post.get("substituteFrom"):
-            return  # its values come from the builds before it: parsed when they are known
         if not isinstance(target.spec.get("commonMetadata"), dict):
-            _parse_built(_postbuild(text, target.spec)[0], target, self.parsed)
+            _parse_built(text, target, self.parsed)
