@@ -193,8 +193,6 @@ def test_plain_build_matches_kustomize(shape: str, tmp_path: Path) -> None:
     ({"apps/anchors.yaml": CM.format(name="a", value="&v x") + "  j: *v\n"}, {}),
     ({"apps/cm.json": '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "j"}}'}, {}),
     ({"apps/cm.yaml": CM.format(name="a", value="x")}, {"targetNamespace": "other"}),
-    ({"apps/cm.yaml": CM.format(name="a", value="${v}")},
-     {"postBuild": {"substitute": {"v": "1"}}}),
     ({"apps/cm.yaml": CM.format(name="a", value="yes")}, {}),  # YAML 1.1 bool, 1.2 string
     ({"apps/cm.yaml": CM.format(name="a", value="1_000")}, {}),
     ({"apps/cm.yaml": CM.format(name="a", value="x") + "  on: x\n"}, {}),
@@ -208,6 +206,79 @@ def test_plain_build_leaves_to_kustomize_what_it_would_change(
     root = write_tree(tmp_path, files)
     assert plain_build.split("apps", spec, sorted(files), frozenset(),
                              lambda r: (root / r).read_bytes()) is None
+
+
+LISTING_SHAPES: dict[str, dict[str, str]] = {
+    "a tenant base: files listed, one in a subfolder, one not listed": {
+        "apps/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+        "kind: Kustomization\nresources:\n  - rbac.yaml\n  - ./sync.yml\n  - more/c.yaml\n",
+        "apps/rbac.yaml": CM.format(name="r1", value="'1'") + "---\n" + CM.format(name="r2", value="x"),
+        "apps/sync.yml": "# comment\n---\n" + CM.format(name="s", value="${tenant_path}"),
+        "apps/more/c.yaml": CM.format(name="c", value="why"),
+        "apps/unlisted.yaml": CM.format(name="unlisted", value="z"),
+    },
+    "files and a listed folder with its own kustomization, a file from a sibling": {
+        "apps/kustomization.yaml": "resources: [top.yaml, base, ../shared/cm.yaml]\n",
+        "apps/top.yaml": CM.format(name="top", value="1"),
+        "apps/base/kustomization.yaml": "resources: [cm.yaml]\nnamePrefix: base-\n",
+        "apps/base/cm.yaml": CM.format(name="inner", value="2"),
+        "shared/cm.yaml": CM.format(name="shared", value="3"),
+    },
+}
+
+
+@pytest.mark.parametrize("shape", list(LISTING_SHAPES))
+def test_a_kustomization_that_only_lists_files_builds_what_kustomize_builds(
+        shape: str, tmp_path: Path) -> None:
+    import json
+
+    import yaml
+    from conftest import kustomize_available
+    from tree_files import write_tree
+
+    from flux_fleet.validate import kustomize, plain_build
+
+    if not kustomize_available():
+        pytest.skip("kustomize not installed")
+    root = write_tree(tmp_path / "repo", LISTING_SHAPES[shape])
+    listing = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.y*ml"))
+    kdirs = frozenset(str(Path(p).parent) for p in listing if p.endswith("kustomization.yaml"))
+    own = yaml.safe_load((root / "apps/kustomization.yaml").read_text())
+    resources = plain_build.listed("apps", own, kdirs, frozenset(listing))
+    assert resources is not None
+    part = plain_build.split("apps", {}, resources, kdirs, lambda r: (root / r).read_bytes())
+
+    assert part is not None
+    mine = [json.dumps(d.data, sort_keys=True) for d in part.documents]
+    if part.rest:
+        mine += _kustomize(tmp_path / "rest", list(part.rest), root)
+    theirs = sorted(json.dumps(d, sort_keys=True)
+                    for d in yaml.safe_load_all(kustomize.build(root / "apps")) if d)
+    assert sorted(mine) == theirs
+
+
+@pytest.mark.parametrize("kustomization", [
+    "resources: [a.yaml]\nnamespace: other\n",  # a transformer
+    "resources: [a.yaml]\ncommonLabels: {x: y}\n",
+    "resources: [a.yaml]\nconfigMapGenerator: [{name: g, literals: [k=v]}]\n",
+    "resources: [a.yaml, a.yaml]\n",  # kustomize refuses the second
+    "resources: [missing.yaml]\n",  # kustomize's error, not ours
+    "resources: [plain]\n",  # a folder without a kustomization file
+    "resources: [notes.txt]\n",
+    "resources: [https://example.com/x.yaml]\n",
+    "resources:\n  - github.com/org/repo//apps?ref=main\n",
+    "resources: [../../outside.yaml]\n",
+    "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [a.yaml]\n",
+    "resources: a.yaml\n",
+])
+def test_a_kustomization_that_does_more_than_list_is_left_to_kustomize(
+        kustomization: str) -> None:
+    import yaml
+
+    from flux_fleet.validate import plain_build
+
+    files = frozenset({"apps/a.yaml", "apps/plain/b.yaml", "apps/notes.txt", "outside.yaml"})
+    assert plain_build.listed("apps", yaml.safe_load(kustomization), {"apps"}, files) is None
 
 
 def test_validate_finds_the_same_with_and_without_plain_builds(

@@ -8,7 +8,11 @@ build options on the Flux Kustomization (``targetNamespace``, ``namePrefix``/``n
 ``patches``, ``images``, ``components``) that generated kustomization has no transformer, so
 the build's objects are the files' documents as written, plus what each such subfolder builds.
 That file part is read here with the loader instead of a kustomize process, and kustomize only
-builds the subfolders (none at all for a folder of plain files).
+builds the subfolders (none at all for a folder of plain files). The same holds for a folder
+whose own kustomization file only lists resources (``listed``): a tenant base of plain files,
+built once per tenant, is the commonest build of a multi-tenant fleet. postBuild substitution
+does not stand in the way: kustomize-controller substitutes each object's own YAML
+(``varsub``), not the text of the files or of kustomize's output.
 
 The build grows with the number of objects in one folder: a cluster folder listing a Flux
 Kustomization per tenant is the fleet's largest build, and kustomize itself is superlinear in
@@ -16,16 +20,16 @@ the objects of one build. Where kustomize could do anything but concatenate, the
 runs instead: a document that is not a Kubernetes object (kustomize fails on it), a ``List``
 (kustomize expands it), YAML anchors, merge keys or tags (kustomize's YAML library resolves
 them its own way), scalars YAML 1.1 and 1.2 read differently (``yes``, ``on``, ``1_000``:
-kustomize prints them as quoted strings), a ``%`` directive, a postBuild substitution (Flux
-substitutes the text kustomize prints, not the files), two objects with one id (kustomize
+kustomize prints them as quoted strings), a ``%`` directive, two objects with one id (kustomize
 refuses them). The caller also falls back when the subfolders' build fails, so every error is
 kustomize's own.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,6 +39,8 @@ from flux_fleet.validate.loader import load_text
 #: Flux Kustomization fields that put transformers into the generated kustomization.
 BUILD_OPTIONS = ("targetNamespace", "namePrefix", "nameSuffix", "patches", "images",
                  "components")
+_LISTING_FIELDS = frozenset({"apiVersion", "kind", "resources"})
+_KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 _RISKY = re.compile(rb"<<\s*:|(?:^|[\s\[{,])[!&*][^\s\]},]", re.MULTILINE)
 # Plain scalars that YAML 1.1 (PyYAML, our loader) and YAML 1.2 (kustomize's kyaml, which then
 # prints them quoted) read differently: y/n/yes/no/on/off, 1_000, 1:30 (sexagesimal), 0b101.
@@ -55,15 +61,6 @@ class Split:
     def joined(self, built: str) -> str:
         """kustomize's output for ``rest`` and the files, as one stream."""
         return "\n---\n".join(t for t in (built, self.text) if t.strip())
-
-
-def substitutes(spec: Mapping[str, Any]) -> bool:
-    """Whether Flux runs postBuild substitution on this build's output."""
-    post = spec.get("postBuild")
-    if not isinstance(post, dict):
-        return False
-    values = post.get("substitute")
-    return bool(values) or bool(post.get("substituteFrom"))
 
 
 def by_file(documents: Iterable[Document], read: Iterable[str],
@@ -90,7 +87,7 @@ def split(path: str, spec: Mapping[str, Any], resources: Sequence[str],
     to (or a copy of) the file the loader read, so its documents are the loader's: they are
     taken from there, placed as a parse of the staged file would place them."""
     kdirs = frozenset(kdirs)
-    if path in kdirs or substitutes(spec) or any(spec.get(k) for k in BUILD_OPTIONS):
+    if any(spec.get(k) for k in BUILD_OPTIONS):
         return None
     docs: list[Document] = []
     rest: list[str] = []
@@ -109,6 +106,40 @@ def split(path: str, spec: Mapping[str, Any], resources: Sequence[str],
         if found:
             texts.append(raw.decode("utf-8").removeprefix("\ufeff"))
     return Split(tuple(docs), tuple(rest), "\n---\n".join(texts))
+
+
+def listed(path: str, kustomization: Any, kdirs: Iterable[str],
+           files: Container[str]) -> list[str] | None:
+    """The resources of ``path``'s kustomization file when all it does is list them
+    (repository-relative), or None where kustomize could do more than concatenate.
+
+    A kustomization with only ``resources`` (local YAML files, or folders with their own
+    kustomization file, each once) has no transformer and no generator: its build is those
+    files' objects and what the listed folders build, as a folder kustomize-controller
+    generates a kustomization for. Anything else in it (a namespace, labels, patches,
+    generators, replacements, sortOptions, a Component) leaves the build to kustomize.
+    """
+    if not isinstance(kustomization, dict) or set(kustomization) - _LISTING_FIELDS:
+        return None
+    if kustomization.get("kind", "Kustomization") != "Kustomization" or \
+            kustomization.get("apiVersion", _KUSTOMIZE_API) != _KUSTOMIZE_API:
+        return None
+    resources = kustomization.get("resources") or []
+    if not isinstance(resources, list):
+        return None
+    kdirs = frozenset(kdirs)
+    out: list[str] = []
+    for ref in resources:
+        if not isinstance(ref, str) or not ref.strip() or "://" in ref or "?" in ref \
+                or ref.startswith("git@"):
+            return None
+        joined = posixpath.normpath(posixpath.join(path, ref.strip()))
+        if joined == ".." or joined.startswith("../") or posixpath.isabs(joined):
+            return None
+        if joined not in kdirs and not (joined in files and joined.endswith((".yaml", ".yml"))):
+            return None  # missing, not YAML, a folder without a kustomization: kustomize's error
+        out.append(joined)
+    return out if len(set(out)) == len(out) else None
 
 
 def _manifests(name: str, raw: bytes,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -221,6 +221,7 @@ class Memo:
     the run's parse memo, and nothing changes an object once parsed)."""
 
     texts: dict[int, tuple[Any, str | None]] = field(default_factory=dict)
+    lists: dict[int, tuple[Any, tuple[int, ...]]] = field(default_factory=dict)
     parsed: dict[tuple[str, str], tuple[list[Document], str]] = field(default_factory=dict)
 
     def text(self, data: Any) -> str | None:
@@ -228,6 +229,17 @@ class Memo:
         found = self.texts.get(id(data))
         if found is None or found[0] is not data:
             found = self.texts[id(data)] = (data, as_yaml(data) if _mentions(data) else None)
+        return found[1]
+
+    def candidates(self, documents: Sequence[Document]) -> tuple[int, ...]:
+        """The positions of the objects substitution can change: those that mention ``$``
+        and do not opt out; asked once per parsed build, not once per cluster."""
+        found = self.lists.get(id(documents))
+        if found is None or found[0] is not documents:
+            found = self.lists[id(documents)] = (documents, tuple(
+                i for i, doc in enumerate(documents)
+                if isinstance(doc.data, dict) and not disabled(doc.data)
+                and self.text(doc.data) is not None))
         return found[1]
 
     def parse(self, text: str, file: str) -> tuple[list[Document], str]:
@@ -253,28 +265,26 @@ class Outcome:
     problems: list[str]
 
 
-def apply(documents: Iterable[Document], vars_: Variables, memo: Memo) -> Outcome:
+def apply(documents: Sequence[Document], vars_: Variables, memo: Memo) -> Outcome:
     """Substitute every object of a build that does not opt out, as the controller does."""
-    out: list[Document] = []
     unknown: set[str] = set()
     problems: list[str] = []
-    for doc in documents:
-        data = doc.data
-        if not isinstance(data, dict) or disabled(data):
-            out.append(doc)
-            continue
-        text = memo.text(data)
-        if text is None:
-            out.append(doc)
-            continue
+    changed: dict[int, Document | None] = {}
+    for i in memo.candidates(documents):
+        doc = documents[i]
+        text = memo.text(doc.data)
+        assert text is not None
         new, missing = substitute(text, vars_.values)
         unknown |= missing
         if new == text:
-            out.append(doc)
             continue
         parsed, problem = memo.parse(new, doc.file)
         if problem:
             problems.append(problem)
-            continue
-        out.append(replace(parsed[0], index=doc.index, line=doc.line))
-    return Outcome(out, unknown, problems)
+            changed[i] = None
+        else:
+            changed[i] = replace(parsed[0], index=doc.index, line=doc.line)
+    if not changed:
+        return Outcome(list(documents), unknown, problems)
+    out = [changed.get(i, doc) for i, doc in enumerate(documents)]
+    return Outcome([d for d in out if d is not None], unknown, problems)

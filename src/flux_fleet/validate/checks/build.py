@@ -23,6 +23,7 @@ import json
 import os
 import posixpath
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -608,7 +609,12 @@ def _parse_built(text: str, target: _Target, memo: dict[tuple[str, str], _Parsed
 def _objects(text: str, target: _Target, reach: _Reach,
              index: _FileIndex,
              result: BuildResult, memo: dict[tuple[str, str], _Parsed],
-             known: Known | None = None, subs: varsub.Memo | None = None) -> list[KObject]:
+             known: Known | None = None, subs: varsub.Memo | None = None,
+             placed: dict[tuple[int, int], tuple[Any, ObjectId, str]] | None = None,
+             ) -> list[KObject]:
+    """The objects one cluster gets from a build's output. ``subs``, ``placed``: the run's
+    memos (a shared base's objects are substituted, identified and traced to their file
+    once, not once per cluster; keyed by identity, kept alive by the parse memo)."""
     meta_common = target.spec.get("commonMetadata")
     # commonMetadata changes the objects below: they get a parse of their own
     docs, problems = _parse_built(text, target, {} if isinstance(meta_common, dict) else memo)
@@ -654,9 +660,16 @@ def _objects(text: str, target: _Target, reach: _Reach,
                 if isinstance(extra, dict) and extra:
                     current = meta.get(key) if isinstance(meta.get(key), dict) else {}
                     meta[key] = {**current, **extra}
-        oid = ObjectId.of(data)  # commonMetadata above changes no part of it
+        key = (id(reach), id(data))
+        known_place = placed.get(key) if placed is not None else None
+        if known_place is None or known_place[0] is not data:
+            oid = ObjectId.of(data)  # commonMetadata above changes no part of it
+            known_place = (data, oid, _source_file(oid, reach, index))
+            if placed is not None:
+                placed[key] = known_place
+        _, oid, source = known_place
         out.append(KObject(oid, str(data.get("apiVersion", "")), data, home,
-                           built_by=target.id, source_file=_source_file(oid, reach, index)))
+                           built_by=target.id, source_file=source))
     return out
 
 
@@ -927,10 +940,14 @@ class _Runner:
     cache: build_cache.BuildCache | None = None
     loaded: Mapping[str, list[Document]] | None = None  # the loader's documents, by file
     subs: varsub.Memo = field(default_factory=varsub.Memo)  # substitution work shared
+    placed: dict[tuple[int, int], tuple[Any, ObjectId, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.kdirs = _kustomize_dirs(self.listing, self.cls)
         self.index = _sources(self.objects)
+        self._files = frozenset(self.listing)
+        self._kustomization_files = Counter(
+            _dir_of(f) for f in self.listing if posixpath.basename(f) in KUSTOMIZE_FILES)
 
     def round(self, targets: list[_Target]) -> list[tuple[_Target, list[KObject]]]:
         buildable: list[_Target] = []
@@ -976,7 +993,7 @@ class _Runner:
                 continue
             known = self.known.setdefault(t.cluster, {})
             objs = _objects(text, t, self.reaches[t.key], self.index, self.result, self.parsed,
-                            known, self.subs)
+                            known, self.subs, self.placed)
             known.update(known_values(objs))
             self.result.built.setdefault(t.build_key, []).extend(objs)
             self.result.reached |= self.reaches[t.key].files
@@ -997,6 +1014,8 @@ class _Runner:
         wanted = {k for g in groups for k in g}  # the builds kustomize would run
         for key, workdir in workdirs.items():
             assert self.staged is not None
+            if key in plain and not plain[key].rest:
+                continue  # nothing for kustomize (its full build is written only if needed)
             kus = _wrapper(first[key], self.staged.root, workdir, self.kdirs, self.listing)
             if key in plain:
                 kus["resources"] = [os.path.relpath(self.staged.root / r, workdir)
@@ -1011,11 +1030,6 @@ class _Runner:
                 elif found is not None:
                     cache_keys[key] = found
             workdir.mkdir()
-            if key in plain:
-                (workdir / "full").mkdir()  # the whole build, should kustomize be needed
-                (workdir / "full" / "kustomization.yaml").write_text(kustomize_batch.dump(
-                    _wrapper(first[key], self.staged.root, workdir / "full", self.kdirs,
-                             self.listing)))
             if key in shared:
                 kus["transformers"] = [kustomize_batch.mark(workdir)]
             (workdir / "kustomization.yaml").write_text(kustomize_batch.dump(kus))
@@ -1059,10 +1073,16 @@ class _Runner:
         out = {}
         for key in workdirs:
             t = first[key]
-            found = plain_build.split(t.path, t.spec,
-                                      _generated_resources(t.path, self.kdirs, self.listing),
-                                      self.kdirs, lambda rel: (root / rel).read_bytes(),
-                                      self.loaded)
+            if t.path in self.kdirs:
+                own = self.cls.kustomizations.get(t.path)
+                resources = None if own is None else plain_build.listed(
+                    t.path, own.data, self.kdirs, self._files)
+                if resources is None or self._kustomization_files.get(t.path, 0) != 1:
+                    continue
+            else:
+                resources = _generated_resources(t.path, self.kdirs, self.listing)
+            found = plain_build.split(t.path, t.spec, resources, self.kdirs,
+                                      lambda rel: (root / rel).read_bytes(), self.loaded)
             if found is not None:
                 out[key] = found
         return out
@@ -1087,8 +1107,13 @@ class _Runner:
                 self.parsed[(first[key].path, text)] = ([*docs, *part.documents], [])
                 continue
             processes += 1
+            assert self.staged is not None
+            full = workdirs[key] / "full"  # the whole build, now that kustomize is needed
+            full.mkdir(parents=True)
+            (full / "kustomization.yaml").write_text(kustomize_batch.dump(
+                _wrapper(first[key], self.staged.root, full, self.kdirs, self.listing)))
             try:
-                outputs[key] = (kustomize.build(workdirs[key] / "full"), "")
+                outputs[key] = (kustomize.build(full), "")
             except kustomize.KustomizeError as err:
                 outputs[key] = (None, err.first_error)
         return processes
