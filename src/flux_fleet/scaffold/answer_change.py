@@ -20,6 +20,7 @@ tenants there is rendered in full.
 from __future__ import annotations
 
 import re
+import shutil
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from flux_fleet.scaffold import copier_run, git
+from flux_fleet.scaffold import copier_run, forked, git
 from flux_fleet.scaffold.copier_run import ANSWERS_FILE
 
 TENANT_DIR = ("template/platform/tenants/base/"
@@ -189,8 +190,7 @@ def apply(src: str, ref: str, old: Mapping[str, Any], new: Mapping[str, Any], fl
         return None
     exclude = exclusions(tenant_folder(files), old, new)
     old_dir, new_dir = tmp / "old-answers", tmp / "new-answers"
-    copier_run.copy(src, old_dir, old, ref, exclude=exclude)
-    copier_run.copy(src, new_dir, new, ref, exclude=exclude)
+    _render_both(src, ref, (old, old_dir), (new, new_dir), exclude)
     before, after = _files(old_dir), _files(new_dir)
     if before is None or after is None:
         return None
@@ -213,6 +213,23 @@ def apply(src: str, ref: str, old: Mapping[str, Any], new: Mapping[str, Any], fl
             writes.append(rel)
     _write(clone_root, after, writes, deletes)
     return Rendered(old_dir, tuple(writes), tuple(deletes))
+
+
+def _render_both(src: str, ref: str, old: tuple[Mapping[str, Any], Path],
+                 new: tuple[Mapping[str, Any], Path], exclude: Sequence[str]) -> None:
+    """Both renders, the old answers' in a forked child meanwhile (``forked``); where the
+    child cannot run or fails, that render is done again here, so its error is raised as
+    in a render in series."""
+    child = forked.start(lambda: copier_run.copy(src, old[1], old[0], ref, exclude=exclude))
+    try:
+        copier_run.copy(src, new[1], new[0], ref, exclude=exclude)
+    except BaseException:
+        if child is not None:
+            child.kill()
+        raise
+    if child is None or not child.wait():
+        shutil.rmtree(old[1], ignore_errors=True)
+        copier_run.copy(src, old[1], old[0], ref, exclude=exclude)
 
 
 def _write(root: Path, rendered: Mapping[str, Path], writes: Sequence[str],
