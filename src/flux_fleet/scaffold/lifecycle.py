@@ -306,7 +306,7 @@ def _validate(fleet: Fleet) -> Any:
     """Run the validator over the updated fleet; FindingsError when it fails."""
     from flux_fleet import validate
 
-    result = validate.validate(fleet.root)
+    result = validate.validate(fleet.root, cache=True)  # unchanged builds from build_cache
     if result.failed:
         errors = [f for f in result.findings if f.severity.value == "error"]
         head = "; ".join(f"{f.file}:{f.line} {f.rule} {f.message}" for f in errors[:5])

@@ -16,6 +16,7 @@ import os
 import resource
 import shutil
 import subprocess
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -82,10 +83,18 @@ def _offline_env() -> dict[str, str]:
     return env
 
 
-@functools.lru_cache(maxsize=1)
+_ASKING = threading.Lock()  # the builds' threads ask at once: one probe, not one each
+
+
 def isolation() -> tuple[str, ...]:
     """The prefix that runs a command without network (``unshare -rn``), or () where the
     platform refuses unprivileged namespaces; asked once per process (it does not change)."""
+    with _ASKING:
+        return _isolation()
+
+
+@functools.lru_cache(maxsize=1)
+def _isolation() -> tuple[str, ...]:
     if shutil.which("unshare") is None:
         return ()
     try:
