@@ -151,3 +151,35 @@ def test_the_environment_turns_it_off(tmp_path, monkeypatch):
     assert outcome(root, cache=True)[2].cached == 0
     monkeypatch.setenv(build_cache.ENV, "1")
     assert outcome(root)[2].cached > 0
+
+
+def test_the_controllers_build_of_an_unchanged_flux_system_comes_from_the_cache(
+        tmp_path, monkeypatch):
+    """The lockdown is read from the controller Deployments as kustomize builds them; a second
+    run (a new process: the in-process memo is emptied) finds that build in the cache and
+    starts no kustomize at all, with the same findings."""
+    from flux_fleet.scaffold import copier_run, git
+    from flux_fleet.validate.checks import lockdown_built
+
+    root = tmp_path / "fleet"
+    copier_run.copy(str(Path(flux_fleet.__file__).resolve().parents[2]), root,
+                    {"clusters": [{"name": "c1", "context": "c1", "env": "staging"}],
+                     "tenants": [{"name": "t1", "repo_url": "https://github.com/example-org/t1"}]})
+    git.init_repo(root, "fleet")
+    runs: list[Path] = []
+    real = kustomize.build
+
+    def spy(directory, **kwargs):
+        runs.append(directory)
+        return real(directory, **kwargs)
+
+    monkeypatch.setattr(kustomize, "build", spy)
+    monkeypatch.setattr(lockdown_built, "_MEMO", {})
+    first = validate(root, cache=True)
+    assert any("lockdown" in str(d) for d in runs), "the controllers were never built"
+    runs.clear()
+    monkeypatch.setattr(lockdown_built, "_MEMO", {})
+    second = validate(root, cache=True)
+
+    assert runs == []
+    assert (second.findings, second.skipped) == (first.findings, first.skipped)

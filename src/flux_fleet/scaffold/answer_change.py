@@ -173,13 +173,15 @@ class Rendered:
 
 
 def apply(src: str, ref: str, old: Mapping[str, Any], new: Mapping[str, Any], fleet_root: Path,
-          clone_root: Path, tmp: Path) -> Rendered | None:
+          clone_root: Path, tmp: Path, meanwhile: Callable[[], object] | None = None,
+          ) -> Rendered | None:
     """Bring ``clone_root`` to what ``copier update`` with ``new`` would make of it, or None.
 
     ``fleet_root`` (the user's work tree: ignored files included) and ``clone_root`` (its HEAD,
     answers pointing at ``src``) must hold the same tracked files. None: a case for the full
     update (an edited or missing affected file, a file in the way, a symlink, a remote template,
-    templated ``_skip_if_exists``, tasks or migrations).
+    templated ``_skip_if_exists``, tasks or migrations). ``meanwhile``: work of the caller's
+    to do while the two renders run.
     """
     found = template_files(src, ref, "template/platform/tenants/base/")
     if found is None:
@@ -190,7 +192,7 @@ def apply(src: str, ref: str, old: Mapping[str, Any], new: Mapping[str, Any], fl
         return None
     exclude = exclusions(tenant_folder(files), old, new)
     old_dir, new_dir = tmp / "old-answers", tmp / "new-answers"
-    _render_both(src, ref, (old, old_dir), (new, new_dir), exclude)
+    _render_both(src, ref, (old, old_dir), (new, new_dir), exclude, meanwhile)
     before, after = _files(old_dir), _files(new_dir)
     if before is None or after is None:
         return None
@@ -216,20 +218,29 @@ def apply(src: str, ref: str, old: Mapping[str, Any], new: Mapping[str, Any], fl
 
 
 def _render_both(src: str, ref: str, old: tuple[Mapping[str, Any], Path],
-                 new: tuple[Mapping[str, Any], Path], exclude: Sequence[str]) -> None:
-    """Both renders, the old answers' in a forked child meanwhile (``forked``); where the
-    child cannot run or fails, that render is done again here, so its error is raised as
+                 new: tuple[Mapping[str, Any], Path], exclude: Sequence[str],
+                 meanwhile: Callable[[], object] | None = None) -> None:
+    """Both renders at once, each in a forked child (``forked``), while this process does
+    ``meanwhile`` (the caller's next step that needs neither: importing the validator);
+    a render whose child cannot run or fails is done again here, so its error is raised as
     in a render in series."""
-    child = forked.start(lambda: copier_run.copy(src, old[1], old[0], ref, exclude=exclude))
+    renders = [(answers, dest, forked.start(
+        lambda answers=answers, dest=dest: copier_run.copy(src, dest, answers, ref,
+                                                           exclude=exclude)))
+               for answers, dest in (old, new)]
     try:
-        copier_run.copy(src, new[1], new[0], ref, exclude=exclude)
+        if meanwhile is not None:
+            meanwhile()
+        failed = [(answers, dest) for answers, dest, child in renders
+                  if child is None or not child.wait()]
     except BaseException:
-        if child is not None:
-            child.kill()
+        for _, _, child in renders:
+            if child is not None:
+                child.kill()
         raise
-    if child is None or not child.wait():
-        shutil.rmtree(old[1], ignore_errors=True)
-        copier_run.copy(src, old[1], old[0], ref, exclude=exclude)
+    for answers, dest in failed:
+        shutil.rmtree(dest, ignore_errors=True)
+        copier_run.copy(src, dest, answers, ref, exclude=exclude)
 
 
 def _write(root: Path, rendered: Mapping[str, Path], writes: Sequence[str],

@@ -275,7 +275,12 @@ def _answers_only(fleet: Fleet, tmp: Path, data: Mapping[str, Any],
         return None
     old = fleet.user_answers()
     return answer_change.apply(source.path, source.ref, old, {**old, **data}, fleet.root, root,
-                               tmp)
+                               tmp, meanwhile=_import_validator)
+
+
+def _import_validator() -> None:
+    """The validator's modules, imported while the renders run (the next step needs them)."""
+    import flux_fleet.validate.run  # noqa: F401 - the import is the work
 
 
 def _relative(prefix: str):  # type: ignore[no-untyped-def]

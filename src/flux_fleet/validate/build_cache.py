@@ -44,7 +44,7 @@ _MAGIC = b"flux-fleet build cache 1\n"
 _SECRET_BYTES = 32
 #: the modules whose code decides what a build's wrapper is and what kustomize is given
 _CODE = ("checks/build.py", "kustomize.py", "kustomize_batch.py", "plain_build.py",
-         "staging.py", "build_cache.py")
+         "staging.py", "build_cache.py", "checks/lockdown_built.py")
 
 
 def setting() -> bool | None:
@@ -200,6 +200,10 @@ class BuildCache:
         for rel in sorted(set(inputs)):
             h.update(b"\n" + rel.encode() + b"\0" + self.file_hash(stage_root, rel).encode())
         return h.hexdigest()
+
+    def derived_key(self, *parts: str) -> str:
+        """A key for another build whose inputs the caller has hashed itself (``parts``)."""
+        return hashlib.sha256(self.salt + "\0".join(parts).encode()).hexdigest()
 
     @staticmethod
     def inputs(stage_root: Path, files: Iterable[str], configs: Mapping[str, str],

@@ -315,7 +315,7 @@ def _validate(root: Path, config: Config | None,
                                   "the files only")
         from concurrent.futures import ThreadPoolExecutor  # only builds need a thread
 
-        kept_builds = _build_cache(root, cache)
+        kept_builds = _build_cache(root, cache)  # also the controllers' build (tenancy)
         with ThreadPoolExecutor(max_workers=1) as background:
             building = background.submit(build.build_all, root, documents, objects,
                                          jobs=config.build_jobs, classification=cls,
@@ -374,7 +374,7 @@ def _validate(root: Path, config: Config | None,
                     roots=tuple(r.cluster for r in roots), builds=config.build)
     view = references.FleetView.of(inv)  # one graph for both rule families
     _split(references.check(inv, settings, view=view), findings, skipped)
-    _split(tenancy.check(inv, settings, view=view), findings, skipped)
+    _split(tenancy.check(inv, settings, view=view, cache=kept_builds), findings, skipped)
     _split(drift.check(inv), findings, skipped)
     clock.lap("rules")
     progress.phase(f"validate: rules checked, {progress.plural(len(findings), 'finding')} "

@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -34,6 +34,9 @@ from flux_fleet.flux import TenancySettings
 from flux_fleet.model import Document, Finding, Inventory
 from flux_fleet.validate import kustomize_batch
 from flux_fleet.validate.checks.lockdown import LOCKDOWN
+
+if TYPE_CHECKING:
+    from flux_fleet.validate import build_cache
 
 COMPONENTS = "gotk-components.yaml"
 _DOCUMENT = re.compile(r"^---[ \t]*\n", re.MULTILINE)
@@ -185,10 +188,12 @@ def _prefix(i: int) -> str:
     return f"ff{i}-"
 
 
-def build_controllers(inv: Inventory, docs: list[Document]) -> dict[str, Built]:
+def build_controllers(inv: Inventory, docs: list[Document],
+                      cache: build_cache.BuildCache | None = None) -> dict[str, Built]:
     """Build every flux-system folder (a stand-in for each still-empty gotk-components.yaml),
     all clusters in one kustomize process (kustomize_batch; a name prefix per cluster keeps
-    their identical Deployments apart)."""
+    their identical Deployments apart). ``cache``: kustomize's output of a folder whose
+    content is unchanged is taken from the build cache."""
     if not docs:
         return {}
     answers = inv.answers or {}
@@ -207,8 +212,17 @@ def build_controllers(inv: Inventory, docs: list[Document]) -> dict[str, Built]:
     out: dict[str, Built] = {f: _MEMO[k] for f, k in keys.items() if k in _MEMO}
     todo = {f: folder for f, folder in folders.items() if f not in out}
     prefixes = {file: _prefix(i) for i, file in enumerate(sorted(todo))}
+    stored = {f: cache.derived_key("lockdown", keys[f], prefixes[f]) for f in todo} \
+        if cache is not None else {}
+    kept = {f: text for f, k in stored.items() if (text := cache.get(k)) is not None} \
+        if cache is not None else {}
+    todo = {f: folder for f, folder in todo.items() if f not in kept}
     outputs = _build(root, todo, prefixes, empty, components, whole=False) if todo else {}
-    for file, (text, _) in outputs.items():
+    if cache is not None:
+        for file, (text, _) in outputs.items():
+            if text is not None:
+                cache.put(stored[file], text)
+    for file, (text, _) in [*outputs.items(), *((f, (t, "")) for f, t in kept.items())]:
         if text is not None:  # built from the folder alone: its content decides the result
             _MEMO[keys[file]] = Built(controllers(text, prefixes[file]),
                                       posixpath.join(posixpath.dirname(file), COMPONENTS)

@@ -232,15 +232,17 @@ RULES: tuple[Rule, ...] = (
 
 
 def check(inv: Inventory, settings: TenancySettings | None = None, *,
-          view: FleetView | None = None) -> Iterator[Result]:
+          view: FleetView | None = None, cache: Any = None) -> Iterator[Result]:
     """Every FF5xx finding and skip (pure: reads the inventory, never raises).
 
     ``view``: the inventory's FleetView when the caller already has it (built once per run).
+    ``cache``: the run's ``build_cache.BuildCache``, for the controllers' build.
     """
-    return unique(_check(inv, settings or TenancySettings(), view or FleetView.of(inv)))
+    return unique(_check(inv, settings or TenancySettings(), view or FleetView.of(inv), cache))
 
 
-def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterator[Result]:
+def _check(inv: Inventory, settings: TenancySettings, view: FleetView,
+           cache: Any = None) -> Iterator[Result]:
     t = Tenancy(inv, settings, view)
     lockdowns = list(flux_system_kustomizations(inv))
     if settings.tenant_mode == "off":
@@ -257,7 +259,7 @@ def _check(inv: Inventory, settings: TenancySettings, view: FleetView) -> Iterat
         return
     with ThreadPoolExecutor(max_workers=1) as background:
         # the controllers' build runs in a kustomize process while the objects are checked
-        building = background.submit(build_controllers, inv, lockdowns) if (
+        building = background.submit(build_controllers, inv, lockdowns, cache) if (
             not t.tenant_repo and lockdowns and inv.builds and kustomize.command()) else None
         yield from _objects(t)
         built = building.result() if building is not None else {}
