@@ -212,7 +212,8 @@ LISTING_SHAPES: dict[str, dict[str, str]] = {
     "a tenant base: files listed, one in a subfolder, one not listed": {
         "apps/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\n"
         "kind: Kustomization\nresources:\n  - rbac.yaml\n  - ./sync.yml\n  - more/c.yaml\n",
-        "apps/rbac.yaml": CM.format(name="r1", value="'1'") + "---\n" + CM.format(name="r2", value="x"),
+        "apps/rbac.yaml": CM.format(name="r1", value="'1'") + "---\n"
+        + CM.format(name="r2", value="x"),
         "apps/sync.yml": "# comment\n---\n" + CM.format(name="s", value="${tenant_path}"),
         "apps/more/c.yaml": CM.format(name="c", value="why"),
         "apps/unlisted.yaml": CM.format(name="unlisted", value="z"),

@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from flux_fleet import progress
 from flux_fleet.scaffold import copier_run, forked, git
 from flux_fleet.scaffold.copier_run import ANSWERS_FILE
 
@@ -224,6 +225,7 @@ def _render_both(src: str, ref: str, old: tuple[Mapping[str, Any], Path],
     ``meanwhile`` (the caller's next step that needs neither: importing the validator);
     a render whose child cannot run or fails is done again here, so its error is raised as
     in a render in series."""
+    progress.phase("copier: rendering the template (old and new answers)")
     renders = [(answers, dest, forked.start(
         lambda answers=answers, dest=dest: copier_run.copy(src, dest, answers, ref,
                                                            exclude=exclude)))

@@ -307,6 +307,7 @@ def _validate(root: Path, config: Config | None,
     if schema.installed_by_operator(documents):
         store.enum_extensions = {"Alert": schema.OPERATOR_KINDS, "Receiver": schema.OPERATOR_KINDS}
     raw: list[Finding] = []  # the file objects' own findings; kept where nothing changes them
+    kept_builds = None
     if config.build:
         if kustomize.command() is None:
             raise FleetError("kustomize not found: a full validate builds what Flux builds and "
