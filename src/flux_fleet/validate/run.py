@@ -307,7 +307,14 @@ def _validate(root: Path, config: Config | None,
     if schema.installed_by_operator(documents):
         store.enum_extensions = {"Alert": schema.OPERATOR_KINDS, "Receiver": schema.OPERATOR_KINDS}
     raw: list[Finding] = []  # the file objects' own findings; kept where nothing changes them
-    kept_builds = None
+    # the build cache: unchanged builds, the controllers' build (tenancy) and the objects
+    # that passed the schema checks in an earlier run with the same schemas (passed.py)
+    kept_builds = _build_cache(root, cache) if config.build else None
+    passed = None
+    if kept_builds is not None:
+        from flux_fleet.validate.passed import Passed
+
+        passed = Passed.load(kept_builds, store, config.strict)
     if config.build:
         if kustomize.command() is None:
             raise FleetError("kustomize not found: a full validate builds what Flux builds and "
@@ -316,7 +323,6 @@ def _validate(root: Path, config: Config | None,
                                   "the files only")
         from concurrent.futures import ThreadPoolExecutor  # only builds need a thread
 
-        kept_builds = _build_cache(root, cache)  # also the controllers' build (tenancy)
         with ThreadPoolExecutor(max_workers=1) as background:
             building = background.submit(build.build_all, root, documents, objects,
                                          jobs=config.build_jobs, classification=cls,
@@ -358,6 +364,8 @@ def _validate(root: Path, config: Config | None,
     findings = [f for f in findings if f.file not in omitted]
     fresh = build.relocate(list(_fresh_built(built.built, objects)), objects)
     _split(schema.check_objects(fresh, store, strict=config.strict), findings, skipped)
+    if passed is not None:
+        passed.save(store)
     clock.lap("schema")
 
     # graph rules: references, tenancy, drift

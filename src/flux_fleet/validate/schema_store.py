@@ -6,6 +6,7 @@ module-level state), so two stores (e.g. the bundled one and a test's tmp copy) 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -46,6 +47,12 @@ def _rules_of(row: dict[str, Any]) -> tuple[CelRule, ...] | None:
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
 
+def content_digest(key: tuple[str, str, str]) -> str:
+    """A short, stable name for an (apiVersion, kind, content) key across runs."""
+    return hashlib.blake2b("\0".join(key).encode("utf-8", "surrogatepass"),
+                           digest_size=16).hexdigest()
+
+
 class SchemaStore:
     """The JSON Schemas in kubeconform's layout, plus index.json (scope, served, successors)."""
 
@@ -62,6 +69,8 @@ class SchemaStore:
         self._rules: dict[str, tuple[CelRule, ...]] = {}
         self._schemas: dict[str, dict[str, Any]] = {}
         self._clean: set[tuple[str, str, str]] = set()
+        #: digests of contents that passed in an earlier run with the same schemas (passed.py)
+        self.passed: frozenset[str] = frozenset()
         #: kind -> enum values the cluster's CRDs accept beyond the shipped schema's
         #: (the Flux Operator patches Alert and Receiver to watch its own kinds)
         self.enum_extensions: dict[str, frozenset[str]] = {}
@@ -182,11 +191,27 @@ class SchemaStore:
                 served=True, source="repository", cel=())
 
     def known_clean(self, key: tuple[str, str, str]) -> bool:
-        """True when an object with this (apiVersion, kind, content) already passed every check."""
-        return key in self._clean
+        """True when an object with this (apiVersion, kind, content) already passed every
+        check: in this run, or in an earlier one with the same schemas (``passed``)."""
+        if key in self._clean:
+            return True
+        if self.passed and content_digest(key) in self.passed:
+            self._clean.add(key)
+            self.counts["passed before"] += 1
+            return True
+        return False
 
     def remember_clean(self, key: tuple[str, str, str]) -> None:
         self._clean.add(key)
+
+    def clean_keys(self) -> frozenset[tuple[str, str, str]]:
+        return frozenset(self._clean)
+
+    def registered(self) -> dict[str, dict[str, Any]]:
+        """The schemas the repository's own CRDs gave (``register``), by their origin."""
+        with self._lock:
+            return {rel: schema for rel, schema in self._schemas.items()
+                    if rel.startswith("<repository ")}
 
     def cel_rules(self, api_version: str, kind: str) -> tuple[CelRule, ...]:
         """The CEL rules of a kind's schema: from the index, or found in the schema once."""
