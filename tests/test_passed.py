@@ -112,7 +112,8 @@ def test_without_the_cache_every_object_is_checked(tmp_path: Path,
 def test_a_stricter_crd_makes_its_objects_checked_again(tmp_path: Path) -> None:
     root = fleet(tmp_path / "fleet")
     assert not [f for f in validate(root, cache=True).findings if "widget" in f.file]
-    (root / "crds/widgets.yaml").write_text(CRD.format(required="required: [colour]\n              "))
+    stricter = CRD.format(required="required: [colour]\n              ")
+    (root / "crds/widgets.yaml").write_text(stricter)
 
     found = [f for f in validate(root, cache=True).findings if f.file == "apps/widget.yaml"]
 
