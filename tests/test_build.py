@@ -635,3 +635,28 @@ def test_clusters_sharing_a_base_share_nothing_they_change(tmp_path):
     labels = {c: objs[0].data["metadata"].get("labels") for c, objs in by_cluster.items()}
     assert labels == {"c1": {"owner": "c1"}, "c2": None, "c3": None}
     assert by_cluster["c2"][0].data is by_cluster["c3"][0].data  # parsed once, shared
+
+
+def test_clusters_substituting_one_base_share_nothing_commonmetadata_changes(tmp_path):
+    # the same values substituted into one base on three clusters; c1 also adds labels
+    post = "  postBuild:\n    substitute:\n      region: eu\n"
+    repo = write_tree(tmp_path, {
+        "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c1/apps.yaml": flux_ks(
+            "apps", "./apps/base", post + "  commonMetadata:\n    labels: {owner: c1}\n"),
+        "clusters/c2/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c2/apps.yaml": flux_ks("apps", "./apps/base", post),
+        "clusters/c3/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c3/apps.yaml": flux_ks("apps", "./apps/base", post),
+        "apps/base/kustomization.yaml": "resources: [vars.yaml]\nnamePrefix: p-\n",
+        "apps/base/vars.yaml": configmap("vars", "  region: ${region}\n"),
+    })
+    run = Run(repo)
+    by_cluster = {key.file.split("/")[1]: objs for key, objs in run.result.built.items()
+                  if key.id.name == "apps"}
+
+    assert {c: objs[0].data["data"]["region"] for c, objs in by_cluster.items()} == {
+        "c1": "eu", "c2": "eu", "c3": "eu"}
+    labels = {c: objs[0].data["metadata"].get("labels") for c, objs in by_cluster.items()}
+    assert labels == {"c1": {"owner": "c1"}, "c2": None, "c3": None}
+    assert by_cluster["c2"][0].data is by_cluster["c3"][0].data  # substituted once, shared

@@ -625,7 +625,8 @@ def _objects(text: str, target: _Target, reach: _Reach,
                                               f"Built output is not valid YAML: {problem.message}"))
     found = varsub.variables(target.spec, target.id.namespace, known)
     if found is not None:
-        done = varsub.apply(docs, found, subs if subs is not None else varsub.Memo())
+        private = subs is None or isinstance(meta_common, dict)  # changed below: a copy
+        done = varsub.apply(docs, found, varsub.Memo() if private else subs)
         docs = done.documents
         for message in done.problems:  # substituted values can break the YAML, as in Flux
             result.findings.append(_R["FF301"].at(
