@@ -660,3 +660,42 @@ def test_clusters_substituting_one_base_share_nothing_commonmetadata_changes(tmp
     labels = {c: objs[0].data["metadata"].get("labels") for c, objs in by_cluster.items()}
     assert labels == {"c1": {"owner": "c1"}, "c2": None, "c3": None}
     assert by_cluster["c2"][0].data is by_cluster["c3"][0].data  # substituted once, shared
+
+
+def test_substitution_reads_the_object_not_the_files_comments(tmp_path):
+    # kustomize-controller substitutes each object's own YAML (no comments); a label opts out
+    repo = write_tree(tmp_path, {
+        "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c1/apps.yaml": flux_ks(
+            "apps", "./apps", "  postBuild:\n    substitute:\n      region: eu\n"),
+        "apps/vars.yaml": "# set ${undefined_in_a_comment} here\n" + configmap(
+            "vars", "  region: ${region}  # and ${another_comment}\n"),
+        "apps/opted-out.yaml": (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: opted-out\n  labels:\n"
+            "    kustomize.toolkit.fluxcd.io/substitute: disabled\ndata:\n  x: ${region}\n"),
+    })
+    run = Run(repo)
+    by_name = {o.id.name: o.data for o in run.built("apps")}
+
+    assert by_name["vars"]["data"] == {"region": "eu"}
+    assert by_name["opted-out"]["data"] == {"x": "${region}"}
+    assert run.rules() == []  # no FF303 for names that only comments mention
+
+
+def test_a_value_that_breaks_the_yaml_or_grows_without_bound_is_a_build_failure(tmp_path):
+    big = "x" * 200_000
+    repo = write_tree(tmp_path, {
+        "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
+        "clusters/c1/apps.yaml": flux_ks(
+            "apps", "./apps", f"  postBuild:\n    substitute:\n      colon: 'a: b: c'\n"
+            f"      big: {big}\n"),
+        "apps/broken.yaml": configmap("broken", "  v: ${colon}\n"),
+        "apps/huge.yaml": configmap("huge", "".join(f"  k{i}: ${{big}}\n" for i in range(40))),
+        "apps/fine.yaml": configmap("fine"),
+    })
+    run = Run(repo)
+    messages = sorted(f.message for f in run.result.findings if f.rule == "FF301")
+
+    assert len(messages) == 2
+    assert "larger than" in messages[0] and "not valid YAML" in messages[1]
+    assert [o.id.name for o in run.built("apps")] == ["fine"]

@@ -53,16 +53,30 @@ def substitute(text: str, values: Mapping[str, str]) -> tuple[str, set[str]]:
     unknown: set[str] = set()
     if "$" not in text:
         return text, unknown
-    out, _ = _subst(text, 0, values, unknown, nested=False)
+    out, _ = _subst(text, 0, values, unknown, nested=False, budget=[MAX_OBJECT_BYTES])
     return out, unknown
 
 
+class TooLarge(ValueError):
+    """Substitution would make an object larger than the API server accepts."""
+
+
+#: An object over etcd's request limit (1.5 MiB by default) is refused by the API server;
+#: a value repeated many times could otherwise grow one object without bound (a repository
+#: is untrusted input). Output past this many characters stops the substitution.
+MAX_OBJECT_BYTES = 3 * 1024 * 1024
+
+
 def _subst(text: str, i: int, values: Mapping[str, str], unknown: set[str],
-           nested: bool) -> tuple[str, int]:
-    """Substitute from ``i`` to the end (or, ``nested``, to the ``}`` closing a default)."""
+           nested: bool, budget: list[int]) -> tuple[str, int]:
+    """Substitute from ``i`` to the end (or, ``nested``, to the ``}`` closing a default);
+    ``budget``: characters the whole output may still take (TooLarge past it)."""
     out: list[str] = []
     n = len(text)
     while i < n:
+        if budget[0] < 0:
+            raise TooLarge(f"substitution makes the object larger than {MAX_OBJECT_BYTES:,} "
+                           "characters (the API server refuses objects over 1.5 MiB)")
         c = text[i]
         if nested and c == "}":
             return "".join(out), i
@@ -94,6 +108,7 @@ def _subst(text: str, i: int, values: Mapping[str, str], unknown: set[str],
         if op is None and j < n and text[j] == "}":
             if key in values:
                 out.append(values[key])
+                budget[0] -= len(values[key])
             else:
                 unknown.add(key)
                 out.append(text[i:j + 1])
@@ -103,7 +118,7 @@ def _subst(text: str, i: int, values: Mapping[str, str], unknown: set[str],
             out.append(text[i:j])
             i = j
             continue
-        default, end = _subst(text, j + len(op), values, unknown, nested=True)
+        default, end = _subst(text, j + len(op), values, unknown, nested=True, budget=budget)
         if end >= n:  # no closing brace: not a substitution
             out.append(text[i:j + len(op)])
             i = j + len(op)
@@ -111,6 +126,7 @@ def _subst(text: str, i: int, values: Mapping[str, str], unknown: set[str],
         value = values.get(key)
         fallback = not value if op.startswith(":") else value is None
         out.append(default if fallback else str(value))
+        budget[0] -= len(out[-1])
         i = end + 1
     return "".join(out), i
 
@@ -249,7 +265,7 @@ class Memo:
         found = self.parsed.get(key)
         if found is None:
             docs, problems = load_text(text, file)
-            problem = problems[0].message if problems else ""
+            problem = f"the result is not valid YAML: {problems[0].message}" if problems else ""
             if not problem and (not docs or not isinstance(docs[0].data, dict)):
                 problem = "the substituted object is not a mapping"
             found = self.parsed[key] = (docs[:1] if not problem else [], problem)
@@ -274,7 +290,12 @@ def apply(documents: Sequence[Document], vars_: Variables, memo: Memo) -> Outcom
         doc = documents[i]
         text = memo.text(doc.data)
         assert text is not None
-        new, missing = substitute(text, vars_.values)
+        try:
+            new, missing = substitute(text, vars_.values)
+        except TooLarge as err:
+            problems.append(str(err))
+            changed[i] = None
+            continue
         unknown |= missing
         if new == text:
             continue

@@ -631,7 +631,7 @@ def _objects(text: str, target: _Target, reach: _Reach,
         for message in done.problems:  # substituted values can break the YAML, as in Flux
             result.findings.append(_R["FF301"].at(
                 where, ("spec", "postBuild"),
-                f"Built output is not valid YAML after substitution: {message}"))
+                f"postBuild substitution fails: {message}"))
         if done.unknown:
             names = ", ".join(sorted(done.unknown))
             if not found.resolved:
