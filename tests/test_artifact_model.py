@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tree_files import gotk_sync, patching_parent, write_tree
+from tree_files import gotk_sync, patching_parent, widget_crd, write_tree
 
 from flux_fleet.errors import UserError
 from flux_fleet.validate import sourceignore, validate
@@ -320,29 +320,9 @@ def test_substitute_from_never_reads_a_secrets_values(tmp_path: Path) -> None:
                for s in result.skipped)
 
 
-WIDGET_CRD = """\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: widgets.example.com}
-spec:
-  group: example.com
-  names: {kind: Widget, plural: widgets}
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec:
-              type: object
-              required: [size]
-              properties:
-                size: {type: integer}
-                name: {type: string, pattern: "^(a+)+$"}
-"""
+WIDGET_CRD = widget_crd(
+    "required: [size]\nproperties:\n  size: {type: integer}\n"
+    '  name: {type: string, pattern: "^(a+)+$"}')
 
 
 @pytest.mark.parametrize(("widget", "rules"), [

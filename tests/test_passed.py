@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from test_build import SYNC, configmap, deployment, flux_ks
-from tree_files import write_tree
+from tree_files import widget_crd, write_tree
 
 from flux_fleet.validate import build_cache
 from flux_fleet.validate.checks import schema
@@ -21,29 +21,11 @@ pytestmark = pytest.mark.skipif(
     reason="needs kustomize or kubectl on PATH",
 )
 
-CRD = """\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.example.com
-spec:
-  group: example.com
-  names: {{kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}}
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec:
-              type: object
-              {required}properties:
-                size: {{type: integer}}
-                colour: {{type: string}}
-"""
+def crd(required: str = "") -> str:
+    return widget_crd(required + "properties:\n  size: {type: integer}\n"
+                      "  colour: {type: string}")
+
+
 WIDGET = ("apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: apps\n"
           "spec:\n  size: 3\n")
 BAD = "apiVersion: v1\nkind: Service\nmetadata:\n  name: bad\nspec:\n  ports: not-a-list\n"
@@ -59,7 +41,7 @@ def fleet(root: Path, required: str = "") -> Path:
     write_tree(root, {
         "clusters/c1/flux-system/gotk-sync.yaml": SYNC,
         "clusters/c1/apps.yaml": flux_ks("apps", "./apps"),
-        "crds/widgets.yaml": CRD.format(required=required),
+        "crds/widgets.yaml": crd(required),
         "clusters/c1/crds.yaml": flux_ks("crds", "./crds"),
         "apps/web.yaml": deployment("web"),
         "apps/settings.yaml": configmap("settings"),
@@ -112,7 +94,7 @@ def test_without_the_cache_every_object_is_checked(tmp_path: Path,
 def test_a_stricter_crd_makes_its_objects_checked_again(tmp_path: Path) -> None:
     root = fleet(tmp_path / "fleet")
     assert not [f for f in validate(root, cache=True).findings if "widget" in f.file]
-    stricter = CRD.format(required="required: [colour]\n              ")
+    stricter = crd("required: [colour]\n")
     (root / "crds/widgets.yaml").write_text(stricter)
 
     found = [f for f in validate(root, cache=True).findings if f.file == "apps/widget.yaml"]

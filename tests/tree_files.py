@@ -49,3 +49,17 @@ def patching_parent(source_kind: str = "GitRepository", path: str = "./apps") ->
         "        apiVersion: kustomize.toolkit.fluxcd.io/v1\n        kind: Kustomization\n"
         "        metadata: {name: _}\n        spec: {interval: 30m, prune: true}\n"
     )
+
+
+def widget_crd(spec_schema: str) -> str:
+    """A CRD the repository ships: kind ``Widget`` of ``example.com/v1``, namespaced, whose
+    ``spec`` schema is ``spec_schema`` (YAML lines under ``spec:``, indented by 2)."""
+    lines = "".join(f"              {line}\n" for line in spec_schema.splitlines())
+    return (
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+        "metadata: {name: widgets.example.com}\nspec:\n  group: example.com\n"
+        "  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n  versions:\n"
+        "    - name: v1\n      served: true\n      storage: true\n      schema:\n"
+        "        openAPIV3Schema:\n          type: object\n          properties:\n"
+        "            spec:\n              type: object\n" + lines
+    )
