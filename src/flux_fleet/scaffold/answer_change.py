@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
-from flux_fleet import progress
-from flux_fleet.scaffold import copier_run, forked, git
+from flux_fleet import forked, progress
+from flux_fleet.scaffold import copier_run, git
 from flux_fleet.scaffold.copier_run import ANSWERS_FILE
 
 TENANT_DIR = ("template/platform/tenants/base/"

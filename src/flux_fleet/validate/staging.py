@@ -25,6 +25,7 @@ import os
 import posixpath
 import shutil
 import stat
+import subprocess
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -169,21 +170,31 @@ def stage(root: Path, dest: Path, omit: Callable[[str], bool] | None = None) -> 
 
 # --- removing a scratch tree off the critical path ----------------------------------------
 
-_removals: list[threading.Thread] = []
+_removals: list[threading.Thread | subprocess.Popen[bytes]] = []
 _removals_lock = threading.Lock()
 
 
 def discard(path: Path) -> None:
-    """Remove a scratch tree in a background thread: unlinking a 20 x 500 fleet's stage is
-    ~0.1-0.4 s of system calls (they release the GIL) that can overlap the rules phase.
-    The thread is not a daemon, so the interpreter waits for it at exit and nothing is left
-    in the temp folder; ``settle`` waits for it sooner."""
-    worker = threading.Thread(target=shutil.rmtree, args=(path,), kwargs={"ignore_errors": True},
-                              name="flux-fleet-discard")
+    """Remove a scratch tree in the background: unlinking a 20 x 500 fleet's stage is
+    ~0.1-0.4 s of system calls that can overlap the rules phase. An ``rm -rf`` process where
+    there is one (no thread: the rules may fork, see ``flux_fleet.forked``), else a thread
+    that is not a daemon; ``settle`` waits for either, so nothing is left in the temp folder."""
+    rm = shutil.which("rm")
+    worker: threading.Thread | subprocess.Popen[bytes]
+    if rm is not None:
+        try:
+            worker = subprocess.Popen([rm, "-rf", "--", str(path)], stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            rm = None
+    if rm is None:
+        worker = threading.Thread(target=shutil.rmtree, args=(path,),
+                                  kwargs={"ignore_errors": True}, name="flux-fleet-discard")
+        worker.start()
     with _removals_lock:
-        _removals[:] = [t for t in _removals if t.is_alive()]
+        _removals[:] = [w for w in _removals
+                        if (w.is_alive() if isinstance(w, threading.Thread) else w.poll() is None)]
         _removals.append(worker)
-    worker.start()
 
 
 def settle() -> None:
@@ -191,7 +202,12 @@ def settle() -> None:
     with _removals_lock:
         pending, _removals[:] = list(_removals), []
     for worker in pending:
-        worker.join()
+        if isinstance(worker, threading.Thread):
+            worker.join()
+        else:
+            worker.wait()
+            if worker.returncode != 0:  # what rm could not remove: try once more here
+                shutil.rmtree(str(worker.args[-1]), ignore_errors=True)
 
 
 # --- what the kustomizations of a build name ------------------------------------------------
