@@ -390,11 +390,15 @@ def _validate(root: Path, config: Config | None,
     # here; the same results in the same order as in series (flux_fleet.forked)
     child = forked.start(lambda: list(references.check(inv, settings, view=view))) if (
         config.build_jobs > 1 and stats.objects + stats.built_objects > _FORK_FROM) else None
-    rest = [*tenancy.check(inv, settings, view=view, cache=kept_builds), *drift.check(inv)]
     try:
+        rest = [*tenancy.check(inv, settings, view=view, cache=kept_builds), *drift.check(inv)]
         refs = child.result() if child is not None else None
     except forked.ChildFailed:
         refs = None
+    except BaseException:
+        if child is not None:
+            child.kill()
+        raise
     if refs is None:
         refs = list(references.check(inv, settings, view=view))
     _split(refs, findings, skipped)
