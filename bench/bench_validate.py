@@ -438,7 +438,8 @@ LEVERS = [
     "*Builds*); kustomize only builds its `flux-system` subfolder, whose size does not "
     "depend on the tenants.",
     "- **Rules**: the fleet graph is built once and shared by the reference and tenancy "
-    "checks, with indexes by kind and namespace.",
+    "checks, with indexes by kind and namespace; on fleets of more than 2,000 objects the "
+    "references are checked in a forked child while tenancy is checked (`flux_fleet.forked`).",
     "- **Memory**: the cyclic garbage collector is paused for a run (and given back after): "
     "its full passes over hundreds of thousands of small acyclic objects made the rules "
     "phase grow faster than the fleet.",
