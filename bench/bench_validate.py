@@ -404,13 +404,14 @@ LEVERS = [
     "(no round-trip loader); it outruns `CSafeLoader`'s own construction. Files are parsed "
     "while `git ls-files` lists them (what git then says is ignored is dropped unseen), with "
     "one `lstat` per file and each folder resolved once for the symlink check.",
-    "- **Schemas**: each kind's schema is compiled once per run into closures that only "
-    "answer valid/invalid (`flux_fleet.validate.fastschema`), sub-schemas on first use; jsonschema "
-    "runs only on invalid objects, to locate the errors. The store's index lists each "
-    "kind's CEL rules, so no schema is searched for them. Content that already passed every "
-    "check (a base built into each cluster, a file object and its built copy) is not checked "
-    "again; with the build cache on (lifecycle commands), not by the next run either "
-    "(`flux_fleet.validate.passed`: a signed set of what passed, one per set of schemas).",
+    "- **Schemas**: each kind's schema is compiled once per run by jsonschema-rs, which "
+    "only answers valid/invalid (see *Libraries against our own fast paths*); "
+    "python-jsonschema runs only on invalid objects, to locate the errors. The store's "
+    "index lists each kind's CEL rules, so no schema is searched for them. Content that "
+    "already passed every check (a base built into each cluster, a file object and its "
+    "built copy) is not checked again; with the build cache on (lifecycle commands), not "
+    "by the next run either (`flux_fleet.validate.passed`: a signed set of what passed, one "
+    "per set of schemas).",
     "- **CEL**: 21 of the 22 rules in the Flux CRDs are in a small subset (`has`, `size`, "
     "comparisons, `!`, `&&`, `||`) compiled to Python closures (`flux_fleet.validate.cel_subset`, "
     "differential-tested against cel-python on generated objects); the rest, and values "

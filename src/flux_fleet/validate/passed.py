@@ -26,15 +26,16 @@ from flux_fleet.validate.schema_store import SchemaStore, content_digest
 
 MAX_DIGESTS = 300_000  # ~10 MB: more than a 20 x 1,000 fleet's distinct objects
 #: the modules whose code decides what a schema check finds
-_CODE = ("checks/schema.py", "schema_store.py", "fastschema.py", "cel.py", "cel_subset.py",
-         "repo_crds.py", "flux_version.py", "passed.py")
+_CODE = ("checks/schema.py", "schema_store.py", "cel.py", "cel_subset.py", "repo_crds.py",
+         "flux_version.py", "passed.py")
 
 
 def signature(store: SchemaStore, strict: bool) -> str:
     """What the schema checks' results depend on, besides the objects themselves."""
     import flux_fleet
 
-    h = hashlib.sha256(f"{flux_fleet.__version__}\0{strict}\0{store.path}".encode())
+    h = hashlib.sha256(f"{flux_fleet.__version__}\0{strict}\0{store.path}\0"
+                       f"{_version('jsonschema-rs')}\0{_version('jsonschema')}".encode())
     here = Path(__file__).resolve().parent
     for rel in (*_CODE, str(store.path / "index.json")):
         path = here / rel
@@ -47,6 +48,16 @@ def signature(store: SchemaStore, strict: bool) -> str:
                         sort_keys=True).encode())
     h.update(repr(store.flux_version).encode())
     return h.hexdigest()
+
+
+def _version(package: str) -> str:
+    """An installed library's version: a new one may judge an object differently."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "-"
 
 
 @dataclass
