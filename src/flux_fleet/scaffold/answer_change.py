@@ -122,8 +122,15 @@ def template_files(src: str, ref: str, prefix: str) -> tuple[dict[str, str], str
 
 
 def skip_matcher(config_text: str) -> Callable[[str], bool] | None:
-    """Copier's ``_skip_if_exists`` as a matcher; None when it needs Jinja (not handled here)."""
-    from copier._main import _pathspec_pattern  # the pattern flavour Copier matches with
+    """Copier's ``_skip_if_exists`` as a matcher; None when it needs Jinja (not handled here).
+
+    Matched as Copier matches it (``copier._main``: patterns normalised to NFD, pathspec's
+    "gitignore" flavour from pathspec 1.0, "gitwildmatch" before), without importing Copier:
+    the renders import it in their own processes (``_render_both``), this one never needs it.
+    """
+    from importlib.metadata import version
+    from unicodedata import normalize
+
     from pathspec import PathSpec
 
     config = yaml.safe_load(config_text) or {}
@@ -137,7 +144,9 @@ def skip_matcher(config_text: str) -> Callable[[str], bool] | None:
     envops = config.get("_envops") if isinstance(config, dict) else None
     if isinstance(envops, dict) and any(k in envops for k in _DELIMITERS):
         return None  # tenant_folder reads the default Jinja delimiters
-    spec = PathSpec.from_lines(_pathspec_pattern, patterns)
+    major = version("pathspec").split(".", 1)[0]
+    flavour = "gitignore" if major.isdigit() and int(major) >= 1 else "gitwildmatch"
+    spec = PathSpec.from_lines(flavour, (normalize("NFD", p) for p in patterns))
     return spec.match_file
 
 
