@@ -191,22 +191,11 @@ def bench_schemas(objects: list[tuple[str, str, Any]]) -> tuple[list[str], int]:
 # --- CEL -------------------------------------------------------------------------------------
 
 def shipped_rules() -> list[str]:
-    rules: set[str] = set()
+    """Every CEL rule of the shipped schemas (``cel.collect_rules``, as the store finds them)."""
+    from flux_fleet.validate.cel import collect_rules
 
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for entry in node.get("x-kubernetes-validations") or ():
-                if isinstance(entry, dict) and isinstance(entry.get("rule"), str):
-                    rules.add(entry["rule"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    for path in (REPO / "schemas").rglob("*.json"):
-        walk(json.loads(path.read_text(encoding="utf-8")))
-    return sorted(rules)
+    return sorted({rule.rule for path in (REPO / "schemas").rglob("*.json")
+                   for rule in collect_rules(json.loads(path.read_text(encoding="utf-8")))})
 
 
 def values_for(rule: str, rng: random.Random, n: int) -> list[dict[str, Any]]:
