@@ -30,8 +30,6 @@ import argparse
 import importlib
 import importlib.metadata
 import json
-import os
-import platform
 import random
 import re
 import subprocess
@@ -346,26 +344,15 @@ def bench_cel(per_rule: int) -> tuple[list[str], int]:
     return rows, disagreements
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} CPUs, "
-            f"Python {platform.python_version()}")
-
-
 def report(schema_rows: list[str], cel_rows: list[str]) -> str:
+    import bench_scale
+
     return "\n".join([
         MARK_START,
         "## Libraries against our own fast paths",
         "",
         "Written by `python bench/bench_libraries.py` (see its docstring). Machine: "
-        f"{machine()}.",
+        f"{bench_scale.machine()}.",
         "",
         "### JSON Schema: is the object valid?",
         "",
