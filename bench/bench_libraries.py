@@ -8,12 +8,12 @@ compiled into closures that answer valid/invalid; python-jsonschema then locates
 the invalid objects) and ``validate/cel_subset.py`` (the CEL rules of the Flux CRDs that fit a
 small subset, compiled to closures; the rest go to cel-python). This bench measures the fast
 paths validate uses against the libraries that could replace them (installed from the
-``libs`` extra when missing). Its first run measured fastschema at 97,280 objects/s against
-jsonschema-rs's 1,397,038 with the same verdicts, so jsonschema-rs replaced fastschema:
+``libs`` extra when missing):
 
-- schemas: jsonschema-rs (what ``SchemaStore.fast_check`` compiles now) and python-jsonschema,
-  over the objects of a rendered 5 x 100 fleet (nulls pruned as validate does) plus an invalid
-  copy of one object of each kind;
+- schemas: fastschema, jsonschema-rs and python-jsonschema, over the objects of a rendered
+  5 x 100 fleet (nulls pruned as validate does) plus an invalid copy of one object of each
+  kind; and what one validate of the default fleet (``flux-fleet new --defaults``) pays:
+  compiling its kinds and checking its objects once, from a fresh store, as each run does;
 - CEL: cel-python (what flux-fleet falls back to), common-expression-language (Rust, module
   ``cel``) and cel-expr-python (Google's C++ runtime), over every rule of the shipped schemas
   on generated values (the rule's own fields present, absent, of the wrong type).
@@ -111,6 +111,7 @@ def bench_schemas(objects: list[tuple[str, str, Any]]) -> tuple[list[str], int]:
     import jsonschema.validators
 
     from flux_fleet.resources import schemas_dir
+    from flux_fleet.validate.fastschema import compile_schema
     from flux_fleet.validate.schema_store import SchemaStore
 
     store = SchemaStore(schemas_dir())
@@ -134,26 +135,27 @@ def bench_schemas(objects: list[tuple[str, str, Any]]) -> tuple[list[str], int]:
             out[key] = cls(schema).is_valid
         return out
 
-    def store_compile() -> dict[tuple[str, str], Callable[[Any], bool]]:
-        fresh = SchemaStore(schemas_dir())
-        out = {}
-        for api, kind in kinds:
-            check = fresh.fast_check(api, kind)
-            assert check is not None, f"no fast check for {api} {kind}"
-            out[(api, kind)] = check
-        return out
-
     candidates: dict[str, Callable[[], dict[tuple[str, str], Callable[[Any], bool]]] | str] = {
+        "fastschema (ours, validate's fast path)": lambda: {
+            k: compile_schema(v) for k, v in kinds.items()},
         "python-jsonschema": py_compile,
     }
     missing = ensure("jsonschema_rs")
-    candidates["jsonschema-rs (validate's fast path)"] = missing or store_compile
+    if missing:
+        candidates["jsonschema-rs"] = missing
+    else:
+        import jsonschema_rs
+
+        candidates["jsonschema-rs"] = lambda: {
+            k: jsonschema_rs.validator_for(v, validate_formats=False, offline=True).is_valid
+            for k, v in kinds.items()}
     verdicts: dict[str, list[bool]] = {}
-    rows = ["| candidate | version | compile (ms, the fleet's kinds; python-jsonschema "
-            "compiles lazily) | objects/s (is valid?) "
+    rows = ["| candidate | version | compile (ms, the fleet's kinds; fastschema and "
+            "python-jsonschema compile lazily) | objects/s (is valid?) "
             "| agrees with python-jsonschema |", "|---|---|---|---|---|"]
-    versions = {"python-jsonschema": version("jsonschema"),
-                "jsonschema-rs (validate's fast path)": version("jsonschema-rs")}
+    versions = {"fastschema (ours, validate's fast path)": "-",
+                "python-jsonschema": version("jsonschema"),
+                "jsonschema-rs": version("jsonschema-rs")}
     results: dict[str, tuple[float, float]] = {}
     for name, make in candidates.items():
         if isinstance(make, str):
@@ -184,6 +186,56 @@ def bench_schemas(objects: list[tuple[str, str, Any]]) -> tuple[list[str], int]:
     rows.append(f"{len(inputs):,} objects of {len(kinds)} kinds ({invalid} invalid by the "
                 "reference), best of 3.")
     return rows, disagreements
+
+
+def default_fleet_objects(work: Path) -> list[tuple[str, str, Any]]:
+    """The objects of ``flux-fleet new --defaults`` (the pre-commit-sized fleet)."""
+    from flux_fleet.scaffold import render
+    from flux_fleet.validate.checks import build, schema
+    from flux_fleet.validate.loader import load_tree
+
+    root = render.render_new(work / "default", {}, defaults=True)
+    loaded = load_tree(root)
+    cls = build.classify(loaded.documents)
+    return [(o.api_version, o.id.kind, schema.without_nulls(o.data))
+            for o in build.file_objects(loaded.documents, cls)]
+
+
+def bench_one_run(objects: list[tuple[str, str, Any]]) -> list[str]:
+    """What one validate run pays: compile the kinds it meets, check each object once."""
+    from flux_fleet.resources import schemas_dir
+    from flux_fleet.validate.fastschema import compile_schema
+    from flux_fleet.validate.schema_store import SchemaStore
+
+    store = SchemaStore(schemas_dir())
+    schemas = {}
+    for api, kind, _ in objects:
+        info = store.info(api, kind)
+        if info is not None and info.file is not None:
+            schemas[(api, kind)] = store._loaded(info.file)
+    inputs = [(api, kind, data) for api, kind, data in objects if (api, kind) in schemas]
+    makers: dict[str, Callable[[Any], Callable[[Any], bool]]] = {
+        "fastschema (ours)": compile_schema}
+    if not ensure("jsonschema_rs"):
+        import jsonschema_rs
+
+        makers["jsonschema-rs"] = lambda schema: jsonschema_rs.validator_for(
+            schema, validate_formats=False, offline=True).is_valid
+    rows = ["| candidate | one run: compile and check (ms) |", "|---|---|"]
+    for name, make in makers.items():
+        def once(make: Callable[[Any], Callable[[Any], bool]] = make) -> None:
+            compiled: dict[tuple[str, str], Callable[[Any], bool]] = {}
+            for api, kind, data in inputs:
+                check = compiled.get((api, kind))
+                if check is None:
+                    check = compiled[(api, kind)] = make(schemas[(api, kind)])
+                check(data)
+
+        rows.append(f"| {name} | {best(once, 15) * 1000:.2f} |")
+    rows.append("")
+    rows.append(f"The default fleet: {len(inputs)} objects of {len(schemas)} kinds, a fresh "
+                "compile per run as in validate; best of 15.")
+    return rows
 
 
 # --- CEL -------------------------------------------------------------------------------------
@@ -387,7 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="flux-fleet-libs-") as tmp:
         objects = fleet_objects(Path(tmp))
+        small = default_fleet_objects(Path(tmp))
     schema_rows, schema_differ = bench_schemas(objects)
+    schema_rows += ["", *bench_one_run(small)]
     cel_rows, cel_differ = bench_cel(args.per_rule)
     section = report(schema_rows, cel_rows)
     print(section)

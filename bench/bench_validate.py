@@ -43,6 +43,7 @@ from flux_fleet.validate import validate  # noqa: E402
 from flux_fleet.validate.config import Config  # noqa: E402
 from flux_fleet.validate.loader import discover  # noqa: E402
 
+LIBS_START = "<!-- bench_libraries.py: start -->"
 SCALE_START = "<!-- bench_scale.py: start -->"
 SCALE_END = "<!-- bench_scale.py: end -->"
 
@@ -404,9 +405,10 @@ LEVERS = [
     "(no round-trip loader); it outruns `CSafeLoader`'s own construction. Files are parsed "
     "while `git ls-files` lists them (what git then says is ignored is dropped unseen), with "
     "one `lstat` per file and each folder resolved once for the symlink check.",
-    "- **Schemas**: each kind's schema is compiled once per run by jsonschema-rs, which "
-    "only answers valid/invalid (see *Libraries against our own fast paths*); "
-    "python-jsonschema runs only on invalid objects, to locate the errors. The store's "
+    "- **Schemas**: each kind's schema is compiled once per run into closures that only "
+    "answer valid/invalid (`flux_fleet.validate.fastschema`), sub-schemas on first use; "
+    "python-jsonschema runs only on invalid objects, to locate the errors (jsonschema-rs is "
+    "measured against them in *Libraries against our own fast paths*). The store's "
     "index lists each kind's CEL rules, so no schema is searched for them. Content that "
     "already passed every check (a base built into each cluster, a file object and its "
     "built copy) is not checked again; with the build cache on (lifecycle commands), not "
@@ -504,8 +506,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         target = REPO / "docs" / "performance.md"
         old = target.read_text(encoding="utf-8") if target.is_file() else ""
-        if SCALE_START in old:  # bench_scale.py's section, and the notes after it, stay
-            kept = old[old.index(SCALE_START):]
+        marks = [m for m in (LIBS_START, SCALE_START) if m in old]
+        if marks:  # bench_libraries.py's and bench_scale.py's sections and notes stay
+            kept = old[min(old.index(m) for m in marks):]
             text = text.rstrip("\n") + "\n\n" + kept.rstrip("\n") + "\n"
         target.write_text(text, encoding="utf-8")
         print(f"wrote {target}", file=sys.stderr)

@@ -26,8 +26,8 @@ from flux_fleet.validate.schema_store import SchemaStore, content_digest
 
 MAX_DIGESTS = 300_000  # ~10 MB: more than a 20 x 1,000 fleet's distinct objects
 #: the modules whose code decides what a schema check finds
-_CODE = ("checks/schema.py", "schema_store.py", "cel.py", "cel_subset.py", "repo_crds.py",
-         "flux_version.py", "passed.py")
+_CODE = ("checks/schema.py", "schema_store.py", "fastschema.py", "cel.py", "cel_subset.py",
+         "repo_crds.py", "flux_version.py", "passed.py")
 
 
 def signature(store: SchemaStore, strict: bool) -> str:
@@ -35,7 +35,7 @@ def signature(store: SchemaStore, strict: bool) -> str:
     import flux_fleet
 
     h = hashlib.sha256(f"{flux_fleet.__version__}\0{strict}\0{store.path}\0"
-                       f"{_version('jsonschema-rs')}\0{_version('jsonschema')}".encode())
+                       f"{_version('jsonschema')}\0{_version('cel-python')}".encode())
     here = Path(__file__).resolve().parent
     for rel in (*_CODE, str(store.path / "index.json")):
         path = here / rel

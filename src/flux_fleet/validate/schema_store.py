@@ -18,6 +18,7 @@ from typing import Any
 from flux_fleet.errors import UserError
 from flux_fleet.resources import schemas_dir
 from flux_fleet.validate.cel import CelEvaluator, CelRule, collect_rules
+from flux_fleet.validate.fastschema import compile_schema
 from flux_fleet.validate.schemas_build import INDEX_FILE
 
 
@@ -156,26 +157,23 @@ class SchemaStore:
         return schema
 
     def fast_check(self, api_version: str, kind: str) -> Callable[[Any], bool] | None:
-        """A compiled valid/invalid test of the kind's schema (jsonschema-rs: bench/
-        bench_libraries.py measured it 14x faster than the closures flux-fleet compiled
-        before, with the same verdicts), None when it cannot compile the schema: then
-        python-jsonschema, which also says where and why, decides alone. Formats are
-        annotations (as for python-jsonschema here) and nothing is ever fetched."""
+        """A compiled valid/invalid test of the kind's schema, None when not compilable.
+
+        Our own closures (``fastschema``), not jsonschema-rs: bench/bench_libraries.py
+        measured jsonschema-rs 14x faster per object but its whole-schema compile costs
+        more than a default fleet's checks take, and at scale this is not where the time
+        goes (docs/performance.md, "Libraries against our own fast paths")."""
         info = self.info(api_version, kind)
         if info is None or info.file is None:
             return None
         if info.file not in self._fast:
             with self._lock:
                 if info.file not in self._fast:
-                    import jsonschema_rs
-
-                    try:
-                        check = jsonschema_rs.validator_for(
-                            self._loaded(info.file), validate_formats=False,
-                            offline=True).is_valid
-                    except Exception:  # any schema it rejects: the slow path decides
-                        check = None
-                    self._fast[info.file] = check
+                    schema = self._loaded(info.file)
+                    self._fast[info.file] = (compile_schema(schema)
+                                             if schema.get("$schema", DRAFT_2020_12)
+                                             in (DRAFT_2020_12, DRAFT_2020_12 + "#")
+                                             else None)  # fastschema follows 2020-12 only
         return self._fast[info.file]
 
     def object_meta_defs(self) -> dict[str, Any]:
